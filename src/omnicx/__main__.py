@@ -1,0 +1,3 @@
+from omnicx.cli.main import main
+
+main()

@@ -1,0 +1,81 @@
+"""The FastAPI application: mounts each domain's router, health, CORS for browser SDKs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from sqlalchemy import text
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+import omnicx
+from omnicx.api.runtime import Runtime
+from omnicx.collect import api as collect_api
+from omnicx.collect import browser as collect_browser
+from omnicx.settings import Settings
+
+
+class BrowserCors:
+    """CORS for the collection routes only: write keys are public, the admin API is not."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+        self._cors = CORSMiddleware(
+            app,
+            allow_origins=["*"],
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["*"],
+            max_age=86400,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            await self._cors(scope, receive, send)
+        else:
+            await self._app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Builds the application; the runtime opens when the server starts and closes at shutdown."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.runtime = Runtime.open(settings)
+        try:
+            yield
+        finally:
+            app.state.runtime.close()
+
+    app = FastAPI(
+        title="omnicx",
+        version=omnicx.__version__,
+        summary="Omnichannel customer experience platform: collection API and admin API.",
+        lifespan=lifespan,
+    )
+    app.include_router(collect_api.router)
+    app.include_router(collect_browser.router)
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness and database readiness")
+    def healthz(request: Request, response: Response) -> dict[str, Any]:
+        runtime: Runtime = request.app.state.runtime
+        try:
+            with runtime.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            database = "ok"
+        except Exception as exc:  # report, don't crash: this is what monitoring polls
+            database = f"unavailable: {exc.__class__.__name__}"
+            response.status_code = 503
+        return {
+            "status": "ok" if database == "ok" else "degraded",
+            "version": omnicx.__version__,
+            "database": database,
+            "pending_events": runtime.writer.pending,
+            "processed_events": runtime.processing.processed if runtime.processing else None,
+        }
+
+    app.add_middleware(BrowserCors)
+    return app

@@ -1,0 +1,133 @@
+"""The `omnicx` command: one Typer app, one module per command group."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from typing import Annotated
+
+import typer
+
+import omnicx
+from omnicx.cli import sources as sources_cli
+from omnicx.cli.common import DbOption, console, open_database
+from omnicx.store.config import DATABASE_URL_ENV, resolve_database_url
+
+app = typer.Typer(
+    name="omnicx",
+    help="omnicx: collect every channel's customer events into one place.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(sources_cli.app, name="sources")
+db_app = typer.Typer(help="Database schema: upgrade and inspect migrations.")
+app.add_typer(db_app, name="db")
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        typer.echo(f"omnicx {omnicx.__version__}")
+        raise typer.Exit()
+
+
+@app.command()
+def serve(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes (each with its own writer).")] = 1,
+    processing: Annotated[
+        bool,
+        typer.Option(help="Run the processing stage in this process (else run `omnicx worker`)."),
+    ] = True,
+) -> None:
+    """Runs the collection API (and the processing stage) until Ctrl-C or SIGTERM."""
+    import uvicorn
+
+    from omnicx.logs import configure
+    from omnicx.settings import Settings
+
+    url = resolve_database_url(db)
+    os.environ[DATABASE_URL_ENV] = url  # worker processes read the same database
+    with open_database(url) as engine:
+        shown = engine.url.render_as_string(hide_password=True)
+    settings = Settings(database_url=url, run_processing=processing)
+    log_config = configure(fmt=settings.log_format, level=settings.log_level)
+    console.print(
+        f"[bold green]omnicx {omnicx.__version__}[/] serving on [bold]http://{host}:{port}[/]\n"
+        f"  database      {shown}\n"
+        f"  collection    http://{host}:{port}/v1/batch  (Segment/RudderStack SDKs: this host)\n"
+        f"  API docs      http://{host}:{port}/docs\n"
+        f"  health        http://{host}:{port}/healthz\n"
+        f"  processing    {'in this process' if processing else 'off (run `omnicx worker`)'}\n"
+        "Press Ctrl-C to stop.",
+        highlight=False,
+    )
+    config = uvicorn.Config(
+        "omnicx.api.app:create_app" if workers > 1 else _app_factory(settings),
+        factory=workers > 1,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=log_config,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+    uvicorn.Server(config).run()
+
+
+def _app_factory(settings: object) -> object:
+    from omnicx.api.app import create_app
+    from omnicx.settings import Settings
+
+    assert isinstance(settings, Settings)
+    return create_app(settings)
+
+
+@app.command()
+def worker(
+    db: DbOption = None,
+    once: Annotated[bool, typer.Option(help="Process what is there, then exit.")] = False,
+    poll: Annotated[float, typer.Option(help="Seconds between looks for new events.")] = 1.0,
+) -> None:
+    """Runs the processing stage on its own: consumes new events from the durable checkpoint."""
+    from omnicx.collect.processing import ProcessingStage, lag, process_available
+    from omnicx.logs import configure
+    from omnicx.pipeline import stream_consumers
+    from omnicx.settings import Settings
+
+    settings = Settings()
+    configure(fmt=settings.log_format, level=settings.log_level)
+    consumers = stream_consumers()
+    with open_database(db) as engine:
+        if once:
+            handled = process_available(engine, consumers)
+            console.print(f"Processed {handled:,} events; lag now {lag(engine, consumers)}.")
+            return
+        stage = ProcessingStage(engine, consumers, poll=poll)
+        stopped = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stopped.set())
+        console.print(f"Processing stage running ({', '.join(c.name for c in consumers)}).")
+        stage.start()
+        stopped.wait()
+        stage.stop()
+        console.print(f"Stopped after processing {stage.processed:,} events.")
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None) -> None:
+    """Applies pending migrations (every command also does this when needed)."""
+    from omnicx.store.migrate import current_revision
+
+    with open_database(db) as engine:
+        console.print(f"Database at revision {current_revision(engine)}.")
+
+
+def main() -> None:
+    """Entry point of the `omnicx` console script."""
+    app()

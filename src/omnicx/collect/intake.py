@@ -1,0 +1,194 @@
+"""Turns one collection-API request into rows to store and rejections to report.
+
+Batch semantics (documented in docs/collection.md): problems with the request as a whole
+(body, encoding, JSON, write key, size) refuse it entirely. Problems with single messages
+refuse only those messages: the valid ones are stored, each refused one is listed in the
+response with its index and reason and kept among the source's rejected events. When every
+message of a batch is refused, the answer is 400.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from omnicx.collect.errors import IntakeError, describe_type, intake_error
+from omnicx.collect.messages import BatchDefaults, normalise
+from omnicx.collect.sources import KeyOwner
+from omnicx.collect.stream import Rejection, StampedRow
+from omnicx.store.clock import iso
+
+REJECTED_PAYLOAD_LIMIT = 4096
+"""How much of a refused message is kept for users to inspect."""
+
+
+@dataclass(slots=True)
+class PreparedRequest:
+    """A request checked message by message."""
+
+    rows: list[StampedRow] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    failures: list[tuple[int, IntakeError]] = field(default_factory=list)
+
+    def errors(self) -> list[dict[str, Any]]:
+        """The refused messages as the API lists them: index, code and message."""
+        return [
+            {"index": index, "code": error.code, "message": error.message}
+            for index, error in self.failures
+        ]
+
+
+def decode_body(raw: bytes, *, content_encoding: str | None, max_body_bytes: int) -> Any:
+    """Decompresses (gzip) and parses a request body, enforcing the size limit on both forms."""
+    if len(raw) > max_body_bytes:
+        raise intake_error("body_too_large", size=len(raw), limit=max_body_bytes)
+    encoding = (content_encoding or "").strip().lower()
+    if encoding in ("gzip", "x-gzip"):
+        raw = _gunzip(raw, max_body_bytes)
+    elif encoding not in ("", "identity"):
+        raise intake_error("unsupported_encoding", encoding=content_encoding)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise intake_error("invalid_json", detail=str(exc)) from None
+
+
+def _gunzip(raw: bytes, limit: int) -> bytes:
+    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        data = decompressor.decompress(raw, limit + 1)
+        if len(data) > limit:
+            raise intake_error("body_too_large", size=f"more than {limit}", limit=limit)
+        if not decompressor.eof:
+            raise intake_error("invalid_gzip", detail="the compressed stream is truncated")
+    except (zlib.error, gzip.BadGzipFile, EOFError) as exc:
+        raise intake_error("invalid_gzip", detail=str(exc)) from None
+    return data
+
+
+def write_key_from(authorization: str | None, header_key: str | None, body: Any) -> str | None:
+    """Finds the write key: HTTP Basic username, then X-Write-Key, then `writeKey` in the body."""
+    if authorization and authorization[:6].lower() == "basic ":
+        try:
+            decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            decoded = ""
+        user = decoded.split(":", 1)[0]
+        if user:
+            return user
+    if header_key:
+        return header_key.strip()
+    if isinstance(body, dict):
+        key = body.get("writeKey")
+        if isinstance(key, str) and key:
+            return key
+        batch = body.get("batch")
+        if isinstance(batch, list) and batch and isinstance(batch[0], dict):
+            first = batch[0].get("writeKey")
+            if isinstance(first, str) and first:
+                return first
+    return None
+
+
+def check_owner(owner: KeyOwner | None, key: str | None) -> KeyOwner:
+    """Refuses requests without a write key, with an unknown one, or for a disabled source."""
+    if key is None:
+        raise intake_error("missing_write_key")
+    if owner is None:
+        raise intake_error("unknown_write_key", key=_shorten(key, 12))
+    if not owner.enabled:
+        raise intake_error("source_disabled", source=owner.name)
+    return owner
+
+
+def prepare(
+    body: Any,
+    *,
+    owner: KeyOwner,
+    message_type: str | None,
+    received_at: datetime,
+    max_message_bytes: int,
+) -> PreparedRequest:
+    """Checks every message of a request. `message_type` is None for batch and import routes."""
+    received_text = iso(received_at)
+    prepared = PreparedRequest()
+    if message_type is not None:
+        messages: list[Any] = [body]
+        paths = ["body"]
+        defaults = BatchDefaults()
+    else:
+        messages = _batch_messages(body)
+        paths = [f"batch[{index}]" for index in range(len(messages))]
+        defaults = BatchDefaults(
+            context=_object_or_none(body.get("context"), "context"),
+            integrations=_object_or_none(body.get("integrations"), "integrations"),
+            sent_at=body.get("sentAt"),
+        )
+    for index, (message, path) in enumerate(zip(messages, paths, strict=True)):
+        try:
+            message_id, kind, name, user_id, anonymous_id, timestamp, payload = normalise(
+                message,
+                path=path,
+                received_at=received_at,
+                received_at_text=received_text,
+                implied_type=message_type,
+                defaults=defaults,
+                message_limit=max_message_bytes,
+            )
+        except IntakeError as error:
+            prepared.failures.append((index, error))
+            prepared.rejections.append(
+                rejection(owner.source_id, received_at, error, message)
+            )
+            continue
+        prepared.rows.append(
+            StampedRow(
+                owner.source_id, owner.channel, message_id, kind, name, user_id,
+                anonymous_id, timestamp, received_at, payload,
+            )  # fmt: skip
+        )
+    return prepared
+
+
+def _batch_messages(body: Any) -> list[Any]:
+    if not isinstance(body, dict):
+        raise intake_error(
+            "invalid_body", "body", expected="an object with a batch array", got=describe_type(body)
+        )
+    batch = body.get("batch")
+    if not isinstance(batch, list):
+        raise intake_error("invalid_body", "batch", expected="an array", got=describe_type(batch))
+    if not batch:
+        raise intake_error("empty_batch", "batch")
+    return batch
+
+
+def _object_or_none(value: Any, path: str) -> dict[str, Any] | None:
+    if value is None or isinstance(value, dict):
+        return value
+    raise intake_error("invalid_body", path, expected="an object", got=describe_type(value))
+
+
+def rejection(
+    source_id: int | None, received_at: datetime, error: IntakeError, message: Any
+) -> Rejection:
+    """Records a refused message (cut to a few kilobytes) with its reason."""
+    try:
+        text = orjson.dumps(message).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        text = repr(message)
+    return Rejection(
+        source_id, received_at, error.code, error.message, error.path,
+        _shorten(text, REJECTED_PAYLOAD_LIMIT),
+    )  # fmt: skip
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

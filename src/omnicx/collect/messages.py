@@ -1,0 +1,228 @@
+"""Validates and normalises Segment/RudderStack spec messages into rows ready to store.
+
+This is the intake hot path: plain dict and isinstance checks, no per-message model objects.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from omnicx.collect.errors import describe_type, intake_error
+
+MESSAGE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
+_EXPECTED_TYPES = ", ".join(MESSAGE_TYPES)
+
+DEFAULT_MESSAGE_LIMIT = 32 * 1024
+"""Segment's per-message limit, in bytes of the stored JSON."""
+
+# Fields that must be an object when present.
+_OBJECT_FIELDS = ("properties", "traits", "context", "integrations")
+# Fields that must be a string when present (null is the same as absent).
+_STRING_FIELDS = ("event", "name", "category")
+# Identifiers: strings, or numbers that the SDKs of some languages send; stored as strings.
+_ID_FIELDS = ("userId", "anonymousId", "groupId", "previousId")
+_TIME_FIELDS = ("timestamp", "originalTimestamp", "sentAt")
+# What each type needs besides an identity.
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "track": ("event",),
+    "group": ("groupId",),
+    "alias": ("previousId",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BatchDefaults:
+    """What a batch says for all its messages: context, integrations and sentAt."""
+
+    context: dict[str, Any] | None = None
+    integrations: dict[str, Any] | None = None
+    sent_at: Any = None
+
+
+NO_DEFAULTS = BatchDefaults()
+
+# A stored event row: the column values of `collect.tables.events`, minus id and source.
+EventRow = tuple[str, str, str | None, str | None, str | None, datetime, str]
+"""(message_id, type, event, user_id, anonymous_id, timestamp, payload)"""
+
+
+def parse_instant(value: str) -> datetime | None:
+    """Parses an ISO 8601 instant; a value without an offset is UTC. None when unparseable."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _format(instant: datetime) -> str:
+    return instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def normalise(
+    message: Any,
+    *,
+    path: str,
+    received_at: datetime,
+    received_at_text: str,
+    implied_type: str | None = None,
+    defaults: BatchDefaults = NO_DEFAULTS,
+    message_limit: int = DEFAULT_MESSAGE_LIMIT,
+) -> EventRow:
+    """Checks one message against the spec and returns the row to store.
+
+    Raises IntakeError naming the first problem and where it is. The stored payload is the
+    message with the batch's context and integrations merged in, identifiers as strings, a
+    messageId (generated when absent), receivedAt, originalTimestamp and the clock-skew
+    corrected timestamp: `receivedAt - (sentAt - originalTimestamp)`.
+    """
+    if not isinstance(message, dict):
+        raise intake_error("invalid_body", path, expected="an object", got=describe_type(message))
+    msg = dict(message)
+    msg.pop("writeKey", None)  # analytics.js puts the key in the body; it is not event data
+
+    kind = msg.get("type")
+    if implied_type is not None:
+        kind = msg["type"] = implied_type
+    elif kind is None:
+        raise intake_error("missing_type", path, expected=_EXPECTED_TYPES)
+    elif kind not in MESSAGE_TYPES:
+        raise intake_error("unknown_type", path, value=kind, expected=_EXPECTED_TYPES)
+
+    for field in _OBJECT_FIELDS:
+        value = msg.get(field)
+        if value is not None and not isinstance(value, dict):
+            raise intake_error(
+                "invalid_field", path, field=field, expected="an object", got=describe_type(value)
+            )
+    for field in _STRING_FIELDS:
+        value = msg.get(field)
+        if value is not None and not isinstance(value, str):
+            raise intake_error(
+                "invalid_field", path, field=field, expected="a string", got=describe_type(value)
+            )
+    for field in _ID_FIELDS:
+        value = msg.get(field)
+        if value is None:
+            continue
+        if isinstance(value, str):
+            if not value:
+                del msg[field]  # an empty identifier is no identifier
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            msg[field] = str(value)
+        else:
+            raise intake_error(
+                "invalid_field",
+                path,
+                field=field,
+                expected="a string or a number",
+                got=describe_type(value),
+            )
+
+    if not msg.get("userId") and not msg.get("anonymousId"):
+        raise intake_error("missing_identity", path)
+    for field in _REQUIRED.get(kind, ()):
+        if not msg.get(field):
+            raise intake_error("missing_field", path, field=field, type=kind)
+    if kind == "alias" and not msg.get("userId"):
+        raise intake_error("missing_field", path, field="userId", type=kind)
+
+    message_id = msg.get("messageId")
+    if message_id is None or message_id == "":
+        message_id = msg["messageId"] = str(uuid.uuid4())
+    elif isinstance(message_id, int | float) and not isinstance(message_id, bool):
+        message_id = msg["messageId"] = str(message_id)
+    elif not isinstance(message_id, str):
+        raise intake_error(
+            "invalid_field",
+            path,
+            field="messageId",
+            expected="a string",
+            got=describe_type(message_id),
+        )
+    elif len(message_id) > 255:
+        raise intake_error(
+            "invalid_field",
+            path,
+            field="messageId",
+            expected="at most 255 characters",
+            got=f"{len(message_id)} characters",
+        )
+
+    timestamp = _corrected_timestamp(msg, path, received_at, defaults.sent_at)
+    msg["receivedAt"] = received_at_text
+    msg["timestamp"] = _format(timestamp)
+
+    if defaults.context:
+        msg["context"] = {**defaults.context, **(msg.get("context") or {})}
+    if defaults.integrations:
+        msg["integrations"] = {**defaults.integrations, **(msg.get("integrations") or {})}
+
+    try:
+        encoded = orjson.dumps(msg)
+    except (TypeError, orjson.JSONEncodeError) as exc:  # e.g. a number beyond 64 bits
+        raise intake_error(
+            "invalid_field", path, field="*", expected="JSON values", got=str(exc)
+        ) from None
+    if len(encoded) > message_limit:
+        raise intake_error("message_too_large", path, size=len(encoded), limit=message_limit)
+    payload = encoded.decode()
+
+    name = msg.get("event") if kind == "track" else msg.get("name")
+    return (
+        message_id,
+        kind,
+        name,
+        msg.get("userId"),
+        msg.get("anonymousId"),
+        timestamp,
+        payload,
+    )
+
+
+def _corrected_timestamp(
+    msg: dict[str, Any], path: str, received_at: datetime, batch_sent_at: Any
+) -> datetime:
+    """Applies the spec's clock-skew correction; keeps the client's time as originalTimestamp."""
+    instants: dict[str, datetime | None] = {}
+    for field in _TIME_FIELDS:
+        value = msg.get(field)
+        if field == "sentAt" and value is None:
+            value = batch_sent_at
+        if value is None:
+            instants[field] = None
+            continue
+        if not isinstance(value, str):
+            raise intake_error(
+                "invalid_field",
+                path,
+                field=field,
+                expected="an ISO 8601 string",
+                got=describe_type(value),
+            )
+        instant = parse_instant(value)
+        if instant is None:
+            raise intake_error("invalid_timestamp", path, field=field, value=value)
+        instants[field] = instant
+
+    original = instants["originalTimestamp"] or instants["timestamp"]
+    if original is None:
+        return received_at
+    msg["originalTimestamp"] = _format(original)
+    sent_at = instants["sentAt"]
+    if sent_at is None:
+        return original
+    msg["sentAt"] = _format(sent_at)
+    try:
+        return received_at - (sent_at - original)
+    except OverflowError:
+        raise intake_error(
+            "invalid_timestamp", path, field="sentAt", value=msg["sentAt"]
+        ) from None

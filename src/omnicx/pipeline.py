@@ -1,0 +1,13 @@
+"""The processing stage's consumers, in the order events flow through the domains.
+
+collect → identity → profiles → (analytics, audiences): later domains add their consumer here.
+"""
+
+from __future__ import annotations
+
+from omnicx.collect.processing import SourceActivity, StreamConsumer
+
+
+def stream_consumers() -> list[StreamConsumer]:
+    """Every consumer of the event stream, in processing order."""
+    return [SourceActivity()]

@@ -1,0 +1,8 @@
+"""Imports every domain's tables so the shared MetaData (and Alembic) sees the whole schema."""
+
+from __future__ import annotations
+
+import omnicx.collect.tables  # noqa: F401
+from omnicx.store.metadata import metadata
+
+__all__ = ["metadata"]

@@ -1,0 +1,57 @@
+"""Run-time settings, read from the environment (`OMNICX_*`) with documented defaults.
+
+Every setting here is listed in docs/configuration.md; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from omnicx.store.config import resolve_database_url
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number, not {raw!r}.") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a running omnicx needs to know about its environment."""
+
+    database_url: str = field(default_factory=resolve_database_url)
+    max_body_bytes: int = field(
+        default_factory=lambda: _int_env("OMNICX_MAX_BODY_BYTES", 4 * 1024 * 1024)
+    )
+    max_message_bytes: int = field(
+        default_factory=lambda: _int_env("OMNICX_MAX_MESSAGE_BYTES", 32 * 1024)
+    )
+    max_pending_events: int = field(
+        default_factory=lambda: _int_env("OMNICX_MAX_PENDING_EVENTS", 200_000)
+    )
+    write_key_cache_seconds: int = field(
+        default_factory=lambda: _int_env("OMNICX_WRITE_KEY_CACHE_SECONDS", 2)
+    )
+    public_url: str | None = field(default_factory=lambda: os.environ.get("OMNICX_PUBLIC_URL"))
+    log_format: str = field(default_factory=lambda: os.environ.get("OMNICX_LOG_FORMAT", "text"))
+    log_level: str = field(default_factory=lambda: os.environ.get("OMNICX_LOG_LEVEL", "INFO"))
+    run_processing: bool = True
+
+
+SETTING_ENV_VARS = (
+    "OMNICX_DATABASE_URL",
+    "OMNICX_MAX_BODY_BYTES",
+    "OMNICX_MAX_MESSAGE_BYTES",
+    "OMNICX_MAX_PENDING_EVENTS",
+    "OMNICX_WRITE_KEY_CACHE_SECONDS",
+    "OMNICX_PUBLIC_URL",
+    "OMNICX_LOG_FORMAT",
+    "OMNICX_LOG_LEVEL",
+)
+"""The environment variables omnicx reads; docs/configuration.md documents each."""

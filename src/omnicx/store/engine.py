@@ -1,0 +1,62 @@
+"""Creates SQLAlchemy engines tuned for omnicx on SQLite and PostgreSQL.
+
+SQLite: WAL journal, `synchronous=FULL` (an acknowledged event survives a crash of the
+process and of the machine), a generous busy timeout, and every transaction opened with
+`BEGIN IMMEDIATE` so two writers never deadlock upgrading a read lock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import NullPool, StaticPool
+
+from omnicx.store.config import normalise_url
+
+
+def is_sqlite(engine: Engine) -> bool:
+    """Tells whether the engine talks to SQLite."""
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+    """Creates an engine for the URL with omnicx's connection settings."""
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        return _make_sqlite_engine(url)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"application_name": "omnicx"},
+    )
+
+
+def _make_sqlite_engine(url: str) -> Engine:
+    memory = url in ("sqlite://", "sqlite:///:memory:")
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 60},
+        # A file database needs no pool (opening is cheap) and a pool would hold WAL readers.
+        poolclass=StaticPool if memory else NullPool,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

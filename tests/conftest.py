@@ -1,0 +1,105 @@
+"""Shared fixtures: a migrated database on SQLite and on PostgreSQL for every storage test.
+
+PostgreSQL is not optional: without it the suite fails at once instead of skipping half of
+itself. Point OMNICX_TEST_POSTGRES_URL elsewhere than 127.0.0.1:5432/test if needed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from omnicx.store.engine import make_engine
+from omnicx.schema import metadata
+from omnicx.store.migrate import upgrade
+
+POSTGRES_URL = os.environ.get(
+    "OMNICX_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def _worker_suffix() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    """The reachable PostgreSQL server the suite needs; fails the run if it cannot connect."""
+    engine = create_engine(POSTGRES_URL)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        pytest.exit(
+            f"PostgreSQL is required for the test suite and is unreachable at {POSTGRES_URL}: "
+            f"{exc}. Start it, or set OMNICX_TEST_POSTGRES_URL.",
+            returncode=3,
+        )
+    finally:
+        engine.dispose()
+    return POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh, migrated database of its own for this test process."""
+    name = f"omnicx_test_{_worker_suffix()}"
+    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test copies instead of migrating again."""
+    path = tmp_path_factory.mktemp("template") / "omnicx.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+def _truncate_all(engine: Engine) -> None:
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str]:
+    """The URL of an empty, migrated database; each test runs once per backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "omnicx.db"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    url = request.getfixturevalue("postgres_url")
+    engine = make_engine(url)
+    _truncate_all(engine)
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on the test database (SQLite or PostgreSQL)."""
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
