@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from omnicx.store.engine import make_engine
 from omnicx.schema import metadata
+from omnicx.store.engine import make_engine
 from omnicx.store.migrate import upgrade
 
 POSTGRES_URL = os.environ.get(

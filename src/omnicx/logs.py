@@ -42,7 +42,11 @@ def configure(*, fmt: str = "text", level: str = "INFO") -> dict[str, Any]:
         "disable_existing_loggers": False,
         "formatters": {"default": formatter | formatter_time},
         "handlers": {
-            "default": {"class": "logging.StreamHandler", "formatter": "default", "stream": sys.stderr}
+            "default": {
+                "class": "logging.StreamHandler",
+                "formatter": "default",
+                "stream": sys.stderr,
+            }
         },
         "root": {"handlers": ["default"], "level": level.upper()},
         "loggers": {

@@ -1,4 +1,4 @@
-"""The collection API on SQLite and PostgreSQL: what SDKs send, what they get back, what is stored."""
+"""The collection API on SQLite and PostgreSQL: what SDKs send, answer, and store."""
 
 from __future__ import annotations
 
@@ -15,12 +15,27 @@ from tests.collect.helpers import add_source, basic, rejected, running_app, stor
 
 
 def _track(message_id: str, **extra: object) -> dict[str, object]:
-    return {"type": "track", "userId": "u-1", "event": "Product Viewed", "messageId": message_id} | extra
+    return {
+        "type": "track",
+        "userId": "u-1",
+        "event": "Product Viewed",
+        "messageId": message_id,
+    } | extra
 
 
 def test_batch_is_stored_with_source_and_channel(engine: Engine, database_url: str) -> None:
     key = add_source(engine, "shop-app", "ios")
-    batch = {"batch": [_track("m-1"), {"type": "identify", "anonymousId": "a-1", "traits": {"email": "x@y.z"}, "messageId": "m-2"}]}
+    batch = {
+        "batch": [
+            _track("m-1"),
+            {
+                "type": "identify",
+                "anonymousId": "a-1",
+                "traits": {"email": "x@y.z"},
+                "messageId": "m-2",
+            },
+        ]
+    }
     with running_app(database_url) as client:
         response = client.post("/v1/batch", json=batch, headers=basic(key))
     assert response.status_code == 200
@@ -53,7 +68,12 @@ def test_batch_is_stored_with_source_and_channel(engine: Engine, database_url: s
     ],
 )
 def test_single_message_routes(
-    engine: Engine, database_url: str, path: str, message: dict[str, object], kind: str, name: str | None
+    engine: Engine,
+    database_url: str,
+    path: str,
+    message: dict[str, object],
+    kind: str,
+    name: str | None,
 ) -> None:
     key = add_source(engine)
     with running_app(database_url) as client:
@@ -73,7 +93,9 @@ def test_write_key_from_header_and_body_and_text_plain(engine: Engine, database_
             content=orjson.dumps(_track("b") | {"writeKey": key}),
             headers={"Content-Type": "text/plain"},
         )
-        by_batch_body = client.post("/v1/b", content=orjson.dumps({"batch": [_track("bb")], "writeKey": key}))
+        by_batch_body = client.post(
+            "/v1/b", content=orjson.dumps({"batch": [_track("bb")], "writeKey": key})
+        )
     assert [r.status_code for r in (by_header, by_body, by_batch_body)] == [200, 200, 200]
     rows = stored(engine)
     assert sorted(r["message_id"] for r in rows) == ["b", "bb", "h"]
@@ -130,7 +152,11 @@ def test_clock_skew_correction(engine: Engine, database_url: str) -> None:
 def test_timestamp_without_sent_at_is_kept(engine: Engine, database_url: str) -> None:
     key = add_source(engine)
     with running_app(database_url) as client:
-        client.post("/v1/import", json={"batch": [_track("old", timestamp="2023-01-02T03:04:05+02:00")]}, headers=basic(key))
+        client.post(
+            "/v1/import",
+            json={"batch": [_track("old", timestamp="2023-01-02T03:04:05+02:00")]},
+            headers=basic(key),
+        )
     [row] = stored(engine)
     assert as_utc(row["timestamp"]) == datetime(2023, 1, 2, 1, 4, 5, tzinfo=UTC)  # type: ignore[arg-type]
 
@@ -138,7 +164,10 @@ def test_timestamp_without_sent_at_is_kept(engine: Engine, database_url: str) ->
 def test_batch_context_and_sent_at_apply_to_each_message(engine: Engine, database_url: str) -> None:
     key = add_source(engine)
     batch = {
-        "batch": [_track("c1"), _track("c2", context={"ip": "1.2.3.4", "library": {"name": "mine"}})],
+        "batch": [
+            _track("c1"),
+            _track("c2", context={"ip": "1.2.3.4", "library": {"name": "mine"}}),
+        ],
         "context": {"library": {"name": "analytics-python"}, "locale": "tr-TR"},
         "integrations": {"All": True},
     }
@@ -161,12 +190,37 @@ def test_batch_context_and_sent_at_apply_to_each_message(engine: Engine, databas
         (b'{"batch": [{"type": "nope", "userId": "u"}]}', 400, "all_rejected", "batch[0].type"),
         (b'{"batch": [{"userId": "u"}]}', 400, "all_rejected", "batch[0].type"),
         (b'{"batch": [{"type": "track", "userId": "u"}]}', 400, "all_rejected", "batch[0].event"),
-        (b'{"batch": [{"type": "track", "userId": "u", "event": "e", "properties": "x"}]}', 400, "all_rejected", "batch[0].properties"),
-        (b'{"batch": [{"type": "track", "userId": true, "event": "e"}]}', 400, "all_rejected", "batch[0].userId"),
-        (b'{"batch": [{"type": "track", "userId": "u", "event": "e", "timestamp": "yesterday"}]}', 400, "all_rejected", "batch[0].timestamp"),
-        (b'{"batch": [{"type": "alias", "userId": "u"}]}', 400, "all_rejected", "batch[0].previousId"),
+        (
+            b'{"batch": [{"type": "track", "userId": "u", "event": "e", "properties": "x"}]}',
+            400,
+            "all_rejected",
+            "batch[0].properties",
+        ),
+        (
+            b'{"batch": [{"type": "track", "userId": true, "event": "e"}]}',
+            400,
+            "all_rejected",
+            "batch[0].userId",
+        ),
+        (
+            b'{"batch": [{"type": "track", "userId": "u", "event": "e", "timestamp": "x"}]}',
+            400,
+            "all_rejected",
+            "batch[0].timestamp",
+        ),
+        (
+            b'{"batch": [{"type": "alias", "userId": "u"}]}',
+            400,
+            "all_rejected",
+            "batch[0].previousId",
+        ),
         (b'{"batch": [{"type": "group", "userId": "u"}]}', 400, "all_rejected", "batch[0].groupId"),
-        (b'{"batch": [{"type": "track", "userId": "u", "event": "e"}], "context": 3}', 400, "invalid_body", "context"),
+        (
+            b'{"batch": [{"type": "track", "userId": "u", "event": "e"}], "context": 3}',
+            400,
+            "invalid_body",
+            "context",
+        ),
     ],
 )
 def test_bad_batches_are_refused_whole_and_say_where(
@@ -191,7 +245,11 @@ def test_partly_invalid_batch_keeps_the_valid_messages(engine: Engine, database_
     body = response.json()
     assert body["accepted"] == 2
     assert body["rejected"] == [
-        {"index": 1, "code": "missing_identity", "message": "batch[1]: a message needs a userId or an anonymousId."}
+        {
+            "index": 1,
+            "code": "missing_identity",
+            "message": "batch[1]: a message needs a userId or an anonymousId.",
+        }
     ]
     assert [r["message_id"] for r in stored(engine)] == ["ok-1", "ok-2"]
     [refused] = rejected(engine)
@@ -204,7 +262,10 @@ def test_track_without_event_on_single_route(engine: Engine, database_url: str) 
     with running_app(database_url) as client:
         response = client.post("/v1/track", json={"userId": "u"}, headers=basic(key))
     assert response.status_code == 400
-    assert response.json() == {"code": "missing_field", "message": "body.event: required for a track message."}
+    assert response.json() == {
+        "code": "missing_field",
+        "message": "body.event: required for a track message.",
+    }
 
 
 def test_write_key_problems(engine: Engine, database_url: str) -> None:
@@ -233,10 +294,16 @@ def test_rotated_key(engine: Engine, database_url: str) -> None:
 def test_size_limits(engine: Engine, database_url: str) -> None:
     key = add_source(engine)
     with running_app(database_url, max_body_bytes=10_000, max_message_bytes=1_000) as client:
-        big_body = client.post("/v1/batch", json={"batch": [_track(str(i)) for i in range(200)]}, headers=basic(key))
-        big_message = client.post("/v1/track", json=_track("big", properties={"x": "y" * 2000}), headers=basic(key))
+        big_body = client.post(
+            "/v1/batch", json={"batch": [_track(str(i)) for i in range(200)]}, headers=basic(key)
+        )
+        big_message = client.post(
+            "/v1/track", json=_track("big", properties={"x": "y" * 2000}), headers=basic(key)
+        )
         bomb = gzip.compress(b'{"batch": [' + b" " * 50_000 + b"]}")
-        big_unzipped = client.post("/v1/batch", content=bomb, headers=basic(key) | {"Content-Encoding": "gzip"})
+        big_unzipped = client.post(
+            "/v1/batch", content=bomb, headers=basic(key) | {"Content-Encoding": "gzip"}
+        )
     assert (big_body.status_code, big_body.json()["code"]) == (413, "body_too_large")
     assert (big_message.status_code, big_message.json()["code"]) == (413, "message_too_large")
     assert (big_unzipped.status_code, big_unzipped.json()["code"]) == (413, "body_too_large")
@@ -246,13 +313,17 @@ def test_size_limits(engine: Engine, database_url: str) -> None:
 def test_bad_gzip_and_unknown_encoding(engine: Engine, database_url: str) -> None:
     key = add_source(engine)
     with running_app(database_url) as client:
-        bad = client.post("/v1/batch", content=b"not gzip", headers=basic(key) | {"Content-Encoding": "gzip"})
+        bad = client.post(
+            "/v1/batch", content=b"not gzip", headers=basic(key) | {"Content-Encoding": "gzip"}
+        )
         truncated = client.post(
             "/v1/batch",
             content=gzip.compress(orjson.dumps({"batch": [_track("1")]}))[:-10],
             headers=basic(key) | {"Content-Encoding": "gzip"},
         )
-        brotli = client.post("/v1/batch", content=b"x", headers=basic(key) | {"Content-Encoding": "br"})
+        brotli = client.post(
+            "/v1/batch", content=b"x", headers=basic(key) | {"Content-Encoding": "br"}
+        )
     assert (bad.status_code, bad.json()["code"]) == (400, "invalid_gzip")
     assert (truncated.status_code, truncated.json()["code"]) == (400, "invalid_gzip")
     assert (brotli.status_code, brotli.json()["code"]) == (415, "unsupported_encoding")
@@ -264,7 +335,9 @@ def test_overload_answers_429_with_retry_after(engine: Engine, database_url: str
     with running_app(database_url, max_pending_events=5) as client:
         runtime = client.app.state.runtime  # type: ignore[attr-defined]
         runtime.writer._pending = 5  # as if 5 events were waiting for their commit
-        response = client.post("/v1/batch", json={"batch": [_track(str(i)) for i in range(3)]}, headers=basic(key))
+        response = client.post(
+            "/v1/batch", json={"batch": [_track(str(i)) for i in range(3)]}, headers=basic(key)
+        )
         runtime.writer._pending = 0
     assert response.status_code == 429
     assert int(response.headers["Retry-After"]) >= 1

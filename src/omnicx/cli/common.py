@@ -43,8 +43,10 @@ def open_database(db: str | None) -> Iterator[Engine]:
     try:
         ensure_current(engine)
     except OperationalError as exc:
-        fail(f"cannot open the database {engine.url.render_as_string(hide_password=True)}: "
-             f"{exc.orig}")
+        fail(
+            f"cannot open the database {engine.url.render_as_string(hide_password=True)}: "
+            f"{exc.orig}"
+        )
     try:
         yield engine
     finally:

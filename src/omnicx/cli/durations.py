@@ -13,5 +13,7 @@ def parse_duration(text: str) -> timedelta:
     """Parses `<number><unit>` with unit s, m, h, d or w; raises ValueError saying the form."""
     match = _DURATION.match(text)
     if not match:
-        raise ValueError(f"{text!r} is not a duration; write a number and a unit: 30s, 15m, 24h, 7d, 2w.")
+        raise ValueError(
+            f"{text!r} is not a duration; write a number and a unit: 30s, 15m, 24h, 7d, 2w."
+        )
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})

@@ -5,9 +5,14 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from omnicx.settings import Settings
 
 import omnicx
 from omnicx.cli import sources as sources_cli
@@ -80,11 +85,9 @@ def serve(
     uvicorn.Server(config).run()
 
 
-def _app_factory(settings: object) -> object:
+def _app_factory(settings: Settings) -> FastAPI:
     from omnicx.api.app import create_app
-    from omnicx.settings import Settings
 
-    assert isinstance(settings, Settings)
     return create_app(settings)
 
 

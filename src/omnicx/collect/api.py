@@ -6,6 +6,7 @@ rows to the group-commit writer and answer once they are committed.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -44,8 +45,15 @@ ROUTES: dict[str, tuple[str | None, str]] = {
     "alias": ("alias", "Merge a previous identity into a user id"),
 }
 # analytics.js sends to one-letter paths.
-SHORT_FORMS = {"b": "batch", "t": "track", "i": "identify", "p": "page", "s": "screen",
-               "g": "group", "a": "alias"}  # fmt: skip
+SHORT_FORMS = {
+    "b": "batch",
+    "t": "track",
+    "i": "identify",
+    "p": "page",
+    "s": "screen",
+    "g": "group",
+    "a": "alias",
+}
 
 
 def _error_response(error: IntakeError, extra: dict[str, Any] | None = None) -> Response:
@@ -53,7 +61,10 @@ def _error_response(error: IntakeError, extra: dict[str, Any] | None = None) -> 
     headers: dict[str, str] = {}
     if error.status == 429 and extra and "retry_after" in extra:
         seconds = int(extra["retry_after"])
-        headers = {"Retry-After": str(seconds), "X-RateLimit-Reset": str(int(time.time()) + seconds)}
+        headers = {
+            "Retry-After": str(seconds),
+            "X-RateLimit-Reset": str(int(time.time()) + seconds),
+        }
     return Response(orjson.dumps(body), status_code=error.status, media_type=_JSON, headers=headers)
 
 
@@ -115,8 +126,8 @@ async def ingest(request: Request, message_type: str | None) -> Response:
         first = prepared.failures[0][1]
         if message_type is not None:  # a single message: its own error is the answer
             return _error_response(first)
-        error = intake_error("all_rejected", count=len(prepared.failures), first=first.message)
-        return _error_response(error, {"rejected": prepared.errors()})
+        refused = intake_error("all_rejected", count=len(prepared.failures), first=first.message)
+        return _error_response(refused, {"rejected": prepared.errors()})
     return Response(
         orjson.dumps(
             {"success": True, "accepted": len(prepared.rows), "rejected": prepared.errors()}
@@ -129,10 +140,9 @@ async def _record_refusal(
     writer: GroupCommitWriter, owner: KeyOwner, received_at: Any, error: IntakeError, raw: bytes
 ) -> None:
     text = raw[:4096].decode("utf-8", errors="replace")
-    try:
+    # The request is refused anyway: losing its diagnostic copy under load is acceptable.
+    with contextlib.suppress(WriterOverloaded, WriterStopped):
         await writer.write((), (rejection(owner.source_id, received_at, error, text),))
-    except (WriterOverloaded, WriterStopped):
-        pass  # the request is refused anyway; losing its diagnostic copy under load is fine
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:

@@ -45,12 +45,14 @@ def settings_document(write_key: str, *, api_host: str, protocol: str) -> dict[s
 
 
 def public_host(request: Request, public_url: str | None) -> tuple[str, str]:
-    """Returns (host[:port], protocol) clients should send to: OMNICX_PUBLIC_URL or the request's."""
+    """Returns (host[:port], protocol) to send to: OMNICX_PUBLIC_URL, else the request's."""
     if public_url:
         parts = urlsplit(public_url)
         return parts.netloc + parts.path.rstrip("/"), parts.scheme or "https"
     protocol = request.headers.get("x-forwarded-proto") or request.url.scheme
-    host = request.headers.get("x-forwarded-host") or request.headers.get("host") or request.url.netloc
+    host = (
+        request.headers.get("x-forwarded-host") or request.headers.get("host") or request.url.netloc
+    )
     return host, protocol
 
 

@@ -85,9 +85,7 @@ class GroupCommitWriter:
         """Rows queued and not yet committed."""
         return self._pending
 
-    async def write(
-        self, rows: Sequence[StampedRow], rejections: Sequence[Rejection] = ()
-    ) -> None:
+    async def write(self, rows: Sequence[StampedRow], rejections: Sequence[Rejection] = ()) -> None:
         """Queues rows and returns once they are committed (duplicates skipped)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()

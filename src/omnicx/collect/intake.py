@@ -144,15 +144,21 @@ def prepare(
             )
         except IntakeError as error:
             prepared.failures.append((index, error))
-            prepared.rejections.append(
-                rejection(owner.source_id, received_at, error, message)
-            )
+            prepared.rejections.append(rejection(owner.source_id, received_at, error, message))
             continue
         prepared.rows.append(
             StampedRow(
-                owner.source_id, owner.channel, message_id, kind, name, user_id,
-                anonymous_id, timestamp, received_at, payload,
-            )  # fmt: skip
+                owner.source_id,
+                owner.channel,
+                message_id,
+                kind,
+                name,
+                user_id,
+                anonymous_id,
+                timestamp,
+                received_at,
+                payload,
+            )
         )
     return prepared
 
@@ -185,9 +191,13 @@ def rejection(
     except (TypeError, orjson.JSONEncodeError):
         text = repr(message)
     return Rejection(
-        source_id, received_at, error.code, error.message, error.path,
+        source_id,
+        received_at,
+        error.code,
+        error.message,
+        error.path,
         _shorten(text, REJECTED_PAYLOAD_LIMIT),
-    )  # fmt: skip
+    )
 
 
 def _shorten(text: str, limit: int) -> str:

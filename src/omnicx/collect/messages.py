@@ -223,6 +223,4 @@ def _corrected_timestamp(
     try:
         return received_at - (sent_at - original)
     except OverflowError:
-        raise intake_error(
-            "invalid_timestamp", path, field="sentAt", value=msg["sentAt"]
-        ) from None
+        raise intake_error("invalid_timestamp", path, field="sentAt", value=msg["sentAt"]) from None

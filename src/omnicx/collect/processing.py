@@ -66,9 +66,18 @@ def read_events(connection: Connection, *, after: int, limit: int) -> list[Store
     )
     return [
         StoredEvent(
-            r.id, r.source_id, r.channel, r.message_id, r.type, r.event, r.user_id,
-            r.anonymous_id, as_utc(r.timestamp), as_utc(r.received_at), r.payload,
-        )  # fmt: skip
+            r.id,
+            r.source_id,
+            r.channel,
+            r.message_id,
+            r.type,
+            r.event,
+            r.user_id,
+            r.anonymous_id,
+            as_utc(r.timestamp),
+            as_utc(r.received_at),
+            r.payload,
+        )
         for r in rows
     ]
 
@@ -151,7 +160,8 @@ class SourceActivity:
                     set_={
                         "events": source_daily_counts.c.events + count,
                         "last_received_at": func.max(
-                            source_daily_counts.c.last_received_at, statement.excluded.last_received_at
+                            source_daily_counts.c.last_received_at,
+                            statement.excluded.last_received_at,
                         )
                         if connection.dialect.name == "sqlite"
                         else func.greatest(

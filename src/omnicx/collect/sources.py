@@ -16,9 +16,19 @@ from omnicx.collect.tables import source_daily_counts, sources, write_keys
 from omnicx.store.clock import as_utc, utc_now
 
 CHANNELS = (
-    "web", "ios", "android", "store_pos", "email", "sms", "social",
-    "chat", "phone", "support", "crm", "other",
-)  # fmt: skip
+    "web",
+    "ios",
+    "android",
+    "store_pos",
+    "email",
+    "sms",
+    "social",
+    "chat",
+    "phone",
+    "support",
+    "crm",
+    "other",
+)
 """The channel kinds a source can be; every stored event carries its source's channel."""
 
 _NAME = re.compile(r"^[\w][\w .:/@+-]{0,199}$")
@@ -63,9 +73,7 @@ def new_write_key() -> str:
 def validate_channel(channel: str) -> str:
     """Returns the channel if it is a known kind, else raises SourceError listing the kinds."""
     if channel not in CHANNELS:
-        raise SourceError(
-            f"Unknown channel {channel!r}; choose one of: {', '.join(CHANNELS)}."
-        )
+        raise SourceError(f"Unknown channel {channel!r}; choose one of: {', '.join(CHANNELS)}.")
     return channel
 
 
@@ -164,7 +172,13 @@ def rotate_key(connection: Connection, *, name: str, grace: timedelta = timedelt
 def find_key_owner(connection: Connection, key: str) -> KeyOwner | None:
     """Returns the source a currently valid write key belongs to, or None."""
     row = connection.execute(
-        select(sources.c.id, sources.c.name, sources.c.channel, sources.c.enabled, write_keys.c.expires_at)
+        select(
+            sources.c.id,
+            sources.c.name,
+            sources.c.channel,
+            sources.c.enabled,
+            write_keys.c.expires_at,
+        )
         .join(write_keys, write_keys.c.source_id == sources.c.id)
         .where(write_keys.c.key == key)
     ).first()

@@ -32,10 +32,23 @@ _PG_APPEND = text(
         CAST(:received_at AS timestamptz[]), CAST(:payload AS text[]))
     ON CONFLICT (source_id, message_id) DO NOTHING
     """
-).bindparams(*(bindparam(name) for name in (
-    "source_id", "channel", "message_id", "type", "event", "user_id", "anonymous_id",
-    "timestamp", "received_at", "payload",
-)))
+).bindparams(
+    *(
+        bindparam(name)
+        for name in (
+            "source_id",
+            "channel",
+            "message_id",
+            "type",
+            "event",
+            "user_id",
+            "anonymous_id",
+            "timestamp",
+            "received_at",
+            "payload",
+        )
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +130,17 @@ def _first_of_each_message(rows: Sequence[StampedRow]) -> Sequence[StampedRow]:
 
 def _append_postgresql(connection: Connection, rows: Sequence[StampedRow]) -> int:
     columns: dict[str, list[Any]] = {
-        "source_id": [], "channel": [], "message_id": [], "type": [], "event": [],
-        "user_id": [], "anonymous_id": [], "timestamp": [], "received_at": [], "payload": [],
-    }  # fmt: skip
+        "source_id": [],
+        "channel": [],
+        "message_id": [],
+        "type": [],
+        "event": [],
+        "user_id": [],
+        "anonymous_id": [],
+        "timestamp": [],
+        "received_at": [],
+        "payload": [],
+    }
     for row in rows:
         columns["source_id"].append(row.source_id)
         columns["channel"].append(row.channel)

@@ -1,4 +1,4 @@
-"""Tables owned by the collect domain: sources, their write keys, raw events, rejects, checkpoints."""
+"""Tables of the collect domain: sources, write keys, raw events, rejects, checkpoints, imports."""
 
 from __future__ import annotations
 

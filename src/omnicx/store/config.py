@@ -11,7 +11,11 @@ DATABASE_URL_ENV = "OMNICX_DATABASE_URL"
 
 def resolve_database_url(explicit: str | None = None) -> str:
     """Returns the database URL to use, normalised for SQLAlchemy."""
-    url = explicit or os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{Path.cwd() / DEFAULT_SQLITE_FILE}"
+    url = (
+        explicit
+        or os.environ.get(DATABASE_URL_ENV)
+        or f"sqlite:///{Path.cwd() / DEFAULT_SQLITE_FILE}"
+    )
     return normalise_url(url)
 
 
