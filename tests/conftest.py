@@ -49,7 +49,8 @@ def postgres_admin_url() -> str:
 @pytest.fixture(scope="session")
 def postgres_url(postgres_admin_url: str) -> Iterator[str]:
     """A fresh, migrated database of its own for this test process."""
-    name = f"omnicx_test_{_worker_suffix()}"
+    # The pid too: two test runs on one machine must not drop each other's database.
+    name = f"omnicx_test_{_worker_suffix()}_{os.getpid()}"
     admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

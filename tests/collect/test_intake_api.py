@@ -145,8 +145,8 @@ def test_clock_skew_correction(engine: Engine, database_url: str) -> None:
     received = as_utc(row["received_at"])  # type: ignore[arg-type]
     assert as_utc(row["timestamp"]) == received - timedelta(seconds=10)  # type: ignore[arg-type]
     payload = orjson.loads(row["payload"])
-    assert payload["originalTimestamp"] == "2024-05-01T10:00:00.000Z"
-    assert payload["sentAt"] == "2024-05-01T10:00:10.000Z"
+    assert payload["originalTimestamp"] == "2024-05-01T10:00:00Z"
+    assert payload["sentAt"] == "2024-05-01T10:00:10Z"
 
 
 def test_timestamp_without_sent_at_is_kept(engine: Engine, database_url: str) -> None:

@@ -23,7 +23,6 @@ from omnicx.collect.errors import IntakeError, describe_type, intake_error
 from omnicx.collect.messages import BatchDefaults, normalise
 from omnicx.collect.sources import KeyOwner
 from omnicx.collect.stream import Rejection, StampedRow
-from omnicx.store.clock import iso
 
 REJECTED_PAYLOAD_LIMIT = 4096
 """How much of a refused message is kept for users to inspect."""
@@ -117,7 +116,6 @@ def prepare(
     max_message_bytes: int,
 ) -> PreparedRequest:
     """Checks every message of a request. `message_type` is None for batch and import routes."""
-    received_text = iso(received_at)
     prepared = PreparedRequest()
     if message_type is not None:
         messages: list[Any] = [body]
@@ -137,7 +135,6 @@ def prepare(
                 message,
                 path=path,
                 received_at=received_at,
-                received_at_text=received_text,
                 implied_type=message_type,
                 defaults=defaults,
                 message_limit=max_message_bytes,

@@ -26,7 +26,6 @@ _OBJECT_FIELDS = ("properties", "traits", "context", "integrations")
 _STRING_FIELDS = ("event", "name", "category")
 # Identifiers: strings, or numbers that the SDKs of some languages send; stored as strings.
 _ID_FIELDS = ("userId", "anonymousId", "groupId", "previousId")
-_TIME_FIELDS = ("timestamp", "originalTimestamp", "sentAt")
 # What each type needs besides an identity.
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "track": ("event",),
@@ -57,13 +56,11 @@ def parse_instant(value: str) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
+    if parsed.tzinfo is UTC:
+        return parsed
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
-
-
-def _format(instant: datetime) -> str:
-    return instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def normalise(
@@ -71,7 +68,6 @@ def normalise(
     *,
     path: str,
     received_at: datetime,
-    received_at_text: str,
     implied_type: str | None = None,
     defaults: BatchDefaults = NO_DEFAULTS,
     message_limit: int = DEFAULT_MESSAGE_LIMIT,
@@ -81,11 +77,12 @@ def normalise(
     Raises IntakeError naming the first problem and where it is. The stored payload is the
     message with the batch's context and integrations merged in, identifiers as strings, a
     messageId (generated when absent), receivedAt, originalTimestamp and the clock-skew
-    corrected timestamp: `receivedAt - (sentAt - originalTimestamp)`.
+    corrected timestamp: `receivedAt - (sentAt - originalTimestamp)`. The message dict is
+    changed in place (it is the caller's freshly parsed copy).
     """
-    if not isinstance(message, dict):
+    if type(message) is not dict:
         raise intake_error("invalid_body", path, expected="an object", got=describe_type(message))
-    msg = dict(message)
+    msg: dict[str, Any] = message
     msg.pop("writeKey", None)  # analytics.js puts the key in the body; it is not event data
 
     kind = msg.get("type")
@@ -98,24 +95,22 @@ def normalise(
 
     for field in _OBJECT_FIELDS:
         value = msg.get(field)
-        if value is not None and not isinstance(value, dict):
+        if value is not None and type(value) is not dict:
             raise intake_error(
                 "invalid_field", path, field=field, expected="an object", got=describe_type(value)
             )
     for field in _STRING_FIELDS:
         value = msg.get(field)
-        if value is not None and not isinstance(value, str):
+        if value is not None and type(value) is not str:
             raise intake_error(
                 "invalid_field", path, field=field, expected="a string", got=describe_type(value)
             )
     for field in _ID_FIELDS:
         value = msg.get(field)
-        if value is None:
-            continue
-        if isinstance(value, str):
-            if not value:
+        if value is None or type(value) is str:
+            if value == "":
                 del msg[field]  # an empty identifier is no identifier
-        elif isinstance(value, int | float) and not isinstance(value, bool):
+        elif type(value) is int or type(value) is float:
             msg[field] = str(value)
         else:
             raise intake_error(
@@ -126,20 +121,48 @@ def normalise(
                 got=describe_type(value),
             )
 
-    if not msg.get("userId") and not msg.get("anonymousId"):
+    user_id = msg.get("userId")
+    anonymous_id = msg.get("anonymousId")
+    if not user_id and not anonymous_id:
         raise intake_error("missing_identity", path)
     for field in _REQUIRED.get(kind, ()):
         if not msg.get(field):
             raise intake_error("missing_field", path, field=field, type=kind)
-    if kind == "alias" and not msg.get("userId"):
+    if kind == "alias" and not user_id:
         raise intake_error("missing_field", path, field="userId", type=kind)
 
+    message_id = _message_id(msg, path)
+    timestamp = _corrected_timestamp(msg, path, received_at, defaults.sent_at)
+    # orjson writes these instants (OPT_UTC_Z), far cheaper than formatting them here.
+    msg["receivedAt"] = received_at
+    msg["timestamp"] = timestamp
+
+    if defaults.context:
+        msg["context"] = {**defaults.context, **(msg.get("context") or {})}
+    if defaults.integrations:
+        msg["integrations"] = {**defaults.integrations, **(msg.get("integrations") or {})}
+
+    try:
+        encoded = orjson.dumps(msg, option=orjson.OPT_UTC_Z)
+    except (TypeError, orjson.JSONEncodeError) as exc:  # e.g. a number beyond 64 bits
+        raise intake_error(
+            "invalid_field", path, field="*", expected="JSON values", got=str(exc)
+        ) from None
+    if len(encoded) > message_limit:
+        raise intake_error("message_too_large", path, size=len(encoded), limit=message_limit)
+
+    name = msg.get("event") if kind == "track" else msg.get("name")
+    return message_id, kind, name, user_id, anonymous_id, timestamp, encoded.decode()
+
+
+def _message_id(msg: dict[str, Any], path: str) -> str:
+    """Returns the message's id as a string, generating one when the client sent none."""
     message_id = msg.get("messageId")
     if message_id is None or message_id == "":
         message_id = msg["messageId"] = str(uuid.uuid4())
-    elif isinstance(message_id, int | float) and not isinstance(message_id, bool):
+    elif type(message_id) is int or type(message_id) is float:
         message_id = msg["messageId"] = str(message_id)
-    elif not isinstance(message_id, str):
+    elif type(message_id) is not str:
         raise intake_error(
             "invalid_field",
             path,
@@ -155,72 +178,40 @@ def normalise(
             expected="at most 255 characters",
             got=f"{len(message_id)} characters",
         )
-
-    timestamp = _corrected_timestamp(msg, path, received_at, defaults.sent_at)
-    msg["receivedAt"] = received_at_text
-    msg["timestamp"] = _format(timestamp)
-
-    if defaults.context:
-        msg["context"] = {**defaults.context, **(msg.get("context") or {})}
-    if defaults.integrations:
-        msg["integrations"] = {**defaults.integrations, **(msg.get("integrations") or {})}
-
-    try:
-        encoded = orjson.dumps(msg)
-    except (TypeError, orjson.JSONEncodeError) as exc:  # e.g. a number beyond 64 bits
-        raise intake_error(
-            "invalid_field", path, field="*", expected="JSON values", got=str(exc)
-        ) from None
-    if len(encoded) > message_limit:
-        raise intake_error("message_too_large", path, size=len(encoded), limit=message_limit)
-    payload = encoded.decode()
-
-    name = msg.get("event") if kind == "track" else msg.get("name")
-    return (
-        message_id,
-        kind,
-        name,
-        msg.get("userId"),
-        msg.get("anonymousId"),
-        timestamp,
-        payload,
-    )
+    return message_id
 
 
 def _corrected_timestamp(
     msg: dict[str, Any], path: str, received_at: datetime, batch_sent_at: Any
 ) -> datetime:
     """Applies the spec's clock-skew correction; keeps the client's time as originalTimestamp."""
-    instants: dict[str, datetime | None] = {}
-    for field in _TIME_FIELDS:
-        value = msg.get(field)
-        if field == "sentAt" and value is None:
-            value = batch_sent_at
-        if value is None:
-            instants[field] = None
-            continue
-        if not isinstance(value, str):
-            raise intake_error(
-                "invalid_field",
-                path,
-                field=field,
-                expected="an ISO 8601 string",
-                got=describe_type(value),
-            )
-        instant = parse_instant(value)
-        if instant is None:
-            raise intake_error("invalid_timestamp", path, field=field, value=value)
-        instants[field] = instant
-
-    original = instants["originalTimestamp"] or instants["timestamp"]
+    original = _instant(msg, "originalTimestamp", path) or _instant(msg, "timestamp", path)
+    sent_at = _instant(msg, "sentAt", path, batch_sent_at)
     if original is None:
         return received_at
-    msg["originalTimestamp"] = _format(original)
-    sent_at = instants["sentAt"]
+    msg["originalTimestamp"] = original
     if sent_at is None:
         return original
-    msg["sentAt"] = _format(sent_at)
+    msg["sentAt"] = sent_at
     try:
         return received_at - (sent_at - original)
     except OverflowError:
-        raise intake_error("invalid_timestamp", path, field="sentAt", value=msg["sentAt"]) from None
+        raise intake_error("invalid_timestamp", path, field="sentAt", value=sent_at) from None
+
+
+def _instant(msg: dict[str, Any], field: str, path: str, default: Any = None) -> datetime | None:
+    value = msg.get(field, default)
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise intake_error(
+            "invalid_field",
+            path,
+            field=field,
+            expected="an ISO 8601 string",
+            got=describe_type(value),
+        )
+    instant = parse_instant(value)
+    if instant is None:
+        raise intake_error("invalid_timestamp", path, field=field, value=value)
+    return instant

@@ -9,45 +9,32 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, text
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, text
 
-from omnicx.collect.tables import events, rejected_events
+from omnicx.collect.tables import rejected_events
 
 STREAM_LOCK_KEY = 7_270_001
 """PostgreSQL advisory lock key that serialises appends to the event stream."""
 
-# Bulk path for PostgreSQL: one statement per append, the rows passed as arrays.
-_PG_APPEND = text(
-    """
-    INSERT INTO events (source_id, channel, message_id, type, event, user_id, anonymous_id,
-                        timestamp, received_at, payload)
-    SELECT * FROM unnest(
-        CAST(:source_id AS integer[]), CAST(:channel AS varchar[]), CAST(:message_id AS varchar[]),
-        CAST(:type AS varchar[]), CAST(:event AS text[]), CAST(:user_id AS text[]),
-        CAST(:anonymous_id AS text[]), CAST(:timestamp AS timestamptz[]),
-        CAST(:received_at AS timestamptz[]), CAST(:payload AS text[]))
-    ON CONFLICT (source_id, message_id) DO NOTHING
-    """
-).bindparams(
-    *(
-        bindparam(name)
-        for name in (
-            "source_id",
-            "channel",
-            "message_id",
-            "type",
-            "event",
-            "user_id",
-            "anonymous_id",
-            "timestamp",
-            "received_at",
-            "payload",
-        )
-    )
+_COLUMNS = (
+    "source_id, channel, message_id, type, event, user_id, anonymous_id, "
+    "timestamp, received_at, payload"
+)
+# PostgreSQL bulk path: COPY into a per-connection temporary table, then one INSERT ... SELECT
+# that skips messages already stored. Measured about 2.5x faster than a multi-row INSERT or
+# unnest() of arrays, and COPY alone cannot skip duplicates.
+_PG_STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS incoming_events (source_id integer, channel varchar(16), "
+    "message_id varchar(255), type varchar(16), event text, user_id text, anonymous_id text, "
+    "timestamp timestamptz, received_at timestamptz, payload text) ON COMMIT DELETE ROWS"
+)
+_PG_COPY = f"COPY incoming_events ({_COLUMNS}) FROM STDIN"
+_PG_MOVE = (
+    f"INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM incoming_events "
+    "ON CONFLICT (source_id, message_id) DO NOTHING"
 )
 
 
@@ -114,7 +101,7 @@ def append(
     lock_stream(connection)
     if connection.dialect.name == "postgresql":
         return _append_postgresql(connection, rows)
-    return _append_generic(connection, rows)
+    return _append_sqlite(connection, rows)
 
 
 def _first_of_each_message(rows: Sequence[StampedRow]) -> Sequence[StampedRow]:
@@ -129,53 +116,62 @@ def _first_of_each_message(rows: Sequence[StampedRow]) -> Sequence[StampedRow]:
 
 
 def _append_postgresql(connection: Connection, rows: Sequence[StampedRow]) -> int:
-    columns: dict[str, list[Any]] = {
-        "source_id": [],
-        "channel": [],
-        "message_id": [],
-        "type": [],
-        "event": [],
-        "user_id": [],
-        "anonymous_id": [],
-        "timestamp": [],
-        "received_at": [],
-        "payload": [],
-    }
-    for row in rows:
-        columns["source_id"].append(row.source_id)
-        columns["channel"].append(row.channel)
-        columns["message_id"].append(row.message_id)
-        columns["type"].append(row.type)
-        columns["event"].append(row.event)
-        columns["user_id"].append(row.user_id)
-        columns["anonymous_id"].append(row.anonymous_id)
-        columns["timestamp"].append(row.timestamp)
-        columns["received_at"].append(row.received_at)
-        columns["payload"].append(row.payload)
-    result = connection.execute(_PG_APPEND, columns)
-    return result.rowcount
+    # The driver's COPY support is not part of SQLAlchemy; use the psycopg connection beneath.
+    driver_connection: Any = connection.connection.driver_connection
+    # Every time, not once per connection: a rolled-back transaction also rolls back its creation.
+    connection.exec_driver_sql(_PG_STAGING)
+    with driver_connection.cursor() as cursor:
+        with cursor.copy(_PG_COPY) as copy:
+            for row in rows:
+                copy.write_row(
+                    (
+                        row.source_id, row.channel, row.message_id, row.type, row.event,
+                        row.user_id, row.anonymous_id, row.timestamp, row.received_at,
+                        row.payload,
+                    )
+                )  # fmt: skip
+        cursor.execute(_PG_MOVE)
+        return int(cursor.rowcount)
 
 
-def _append_generic(connection: Connection, rows: Sequence[StampedRow]) -> int:
-    statement = sqlite_insert(events).on_conflict_do_nothing(
-        index_elements=["source_id", "message_id"]
-    )
-    result = connection.execute(
-        statement,
+_SQLITE_INSERT = (
+    f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (source_id, message_id) DO NOTHING"
+)
+
+
+def _sqlite_instant(value: datetime) -> str:
+    """Formats an instant the way SQLAlchemy's SQLite DateTime stores it (naive UTC)."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def _append_sqlite(connection: Connection, rows: Sequence[StampedRow]) -> int:
+    # Plain executemany with pre-formatted instants: about 2.5x faster than going through
+    # SQLAlchemy's per-row parameter processing, for the same stored values.
+    formatted: dict[datetime, str] = {}
+
+    def instant(value: datetime) -> str:
+        text = formatted.get(value)
+        if text is None:
+            text = formatted[value] = _sqlite_instant(value)
+        return text
+
+    result = connection.exec_driver_sql(
+        _SQLITE_INSERT,
         [
-            {
-                "source_id": row.source_id,
-                "channel": row.channel,
-                "message_id": row.message_id,
-                "type": row.type,
-                "event": row.event,
-                "user_id": row.user_id,
-                "anonymous_id": row.anonymous_id,
-                "timestamp": row.timestamp,
-                "received_at": row.received_at,
-                "payload": row.payload,
-            }
+            (
+                row.source_id,
+                row.channel,
+                row.message_id,
+                row.type,
+                row.event,
+                row.user_id,
+                row.anonymous_id,
+                instant(row.timestamp),
+                instant(row.received_at),
+                row.payload,
+            )
             for row in rows
         ],
     )
-    return result.rowcount
+    return int(result.rowcount)
