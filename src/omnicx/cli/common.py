@@ -9,7 +9,7 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from omnicx.store.config import resolve_database_url
 from omnicx.store.engine import make_engine
@@ -39,14 +39,19 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def open_database(db: str | None) -> Iterator[Engine]:
     """Opens (and migrates) the database, turning connection failures into a clear error."""
     url = resolve_database_url(db)
-    engine = make_engine(url)
+    try:
+        engine = make_engine(url)
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        fail(
+            f"{url!r} is not a database URL omnicx can use ({exc}). "
+            "Use sqlite:///path/to/file.db or postgresql://user@host:5432/database."
+        )
     try:
         ensure_current(engine)
     except OperationalError as exc:
-        fail(
-            f"cannot open the database {engine.url.render_as_string(hide_password=True)}: "
-            f"{exc.orig}"
-        )
+        shown = engine.url.render_as_string(hide_password=True)
+        reason = " ".join(str(exc.orig).split())
+        fail(f"cannot open the database {shown}: {reason}")
     try:
         yield engine
     finally:
