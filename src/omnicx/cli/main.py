@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from omnicx.settings import Settings
 
 import omnicx
+from omnicx.cli import imports as imports_cli
 from omnicx.cli import sources as sources_cli
 from omnicx.cli.common import DbOption, console, open_database
 from omnicx.store.config import DATABASE_URL_ENV, resolve_database_url
@@ -26,17 +27,27 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(sources_cli.app, name="sources")
+app.command("import")(imports_cli.import_file)
 db_app = typer.Typer(help="Database schema: upgrade and inspect migrations.")
 app.add_typer(db_app, name="db")
 
 
-@app.callback()
-def _root(
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
-) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         typer.echo(f"omnicx {omnicx.__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """omnicx: collect every channel's customer events into one place."""
 
 
 @app.command()
