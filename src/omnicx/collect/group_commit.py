@@ -161,20 +161,30 @@ class GroupCommitWriter:
     def _commit(self, group: list[_Pending]) -> None:
         started = time.perf_counter()
         try:
-            rows = [row for p in group for row in p.rows]
-            rejections = [r for p in group for r in p.rejections]
-            with self._engine.begin() as connection:
-                stored = append(connection, rows, rejections)
-        except Exception as exc:  # the database failed: nothing of this group is stored
-            log.exception("event append failed", extra={"requests": len(group)})
+            stored = self._append(group)
+        except Exception as exc:  # nothing of this group is stored
+            if len(group) > 1:
+                # One request's bad row must not fail the others that shared its transaction:
+                # retry each alone, so only the culprit (or all, if the database is down) fails.
+                log.warning("group append failed; retrying requests one by one: %s", exc)
+                for pending in group:
+                    self._commit([pending])
+                return
+            log.exception("event append failed")
             failure = WriterStopped(f"the database refused the append: {exc.__class__.__name__}")
-            self._finish(group, [failure] * len(group))
+            self._finish(group, [failure])
             return
         self._commit_seconds = 0.8 * self._commit_seconds + 0.2 * (time.perf_counter() - started)
         if self._on_commit is not None:
             self._on_commit()
         log.debug("group committed", extra={"requests": len(group), "new_events": stored})
         self._finish(group, [None] * len(group))
+
+    def _append(self, group: list[_Pending]) -> int:
+        rows = [row for p in group for row in p.rows]
+        rejections = [r for p in group for r in p.rejections]
+        with self._engine.begin() as connection:
+            return append(connection, rows, rejections)
 
     def _finish(self, group: list[_Pending], outcomes: Sequence[BaseException | None]) -> None:
         with self._lock:

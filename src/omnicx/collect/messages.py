@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from omnicx.collect.errors import describe_type, intake_error
+from omnicx.collect.errors import IntakeError, describe_type, intake_error
 
 MESSAGE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 _EXPECTED_TYPES = ", ".join(MESSAGE_TYPES)
@@ -60,7 +60,10 @@ def parse_instant(value: str) -> datetime | None:
         return parsed
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # an offset pushes it past year 1 or 9999, e.g. 0001-01-01T00:00+01:00
+        return None
 
 
 def normalise(
@@ -105,11 +108,15 @@ def normalise(
             raise intake_error(
                 "invalid_field", path, field=field, expected="a string", got=describe_type(value)
             )
+        if value and "\x00" in value:
+            raise _nul_error(path, field)
     for field in _ID_FIELDS:
         value = msg.get(field)
         if value is None or type(value) is str:
             if value == "":
                 del msg[field]  # an empty identifier is no identifier
+            elif value and "\x00" in value:
+                raise _nul_error(path, field)
         elif type(value) is int or type(value) is float:
             msg[field] = str(value)
         else:
@@ -178,7 +185,22 @@ def _message_id(msg: dict[str, Any], path: str) -> str:
             expected="at most 255 characters",
             got=f"{len(message_id)} characters",
         )
+    elif "\x00" in message_id:
+        raise _nul_error(path, "messageId")
     return message_id
+
+
+def _nul_error(path: str, field: str) -> IntakeError:
+    # Identifiers and names are stored as columns of their own (in the JSON payload NUL is
+    # escaped). PostgreSQL text cannot hold NUL: one such row fails the whole group commit,
+    # and with it every request sharing the transaction (503 for all of them).
+    return intake_error(
+        "invalid_field",
+        path,
+        field=field,
+        expected="a string without NUL (\\u0000) characters",
+        got="a string containing one",
+    )
 
 
 def _corrected_timestamp(
