@@ -100,47 +100,59 @@ def add(connection: Connection, *, name: str, channel: str) -> Source:
 
 def get_by_name_or_raise(connection: Connection, name: str) -> Source:
     """Returns the source called `name`, or raises SourceError naming the sources there are."""
-    for source in list_all(connection):
-        if source.name == name:
-            return source
-    known = ", ".join(s.name for s in list_all(connection)) or "none yet"
-    raise SourceError(f"No source named {name!r} (sources: {known}).")
+    found = list_all(connection, name=name)
+    if found:
+        return found[0]
+    known = ", ".join(connection.execute(select(sources.c.name).order_by(sources.c.id)).scalars())
+    raise SourceError(f"No source named {name!r} (sources: {known or 'none yet'}).")
 
 
-def list_all(connection: Connection) -> list[Source]:
-    """Lists every source with its valid write keys and how many events it has sent."""
+def list_all(connection: Connection, *, name: str | None = None) -> list[Source]:
+    """Lists every source (or the one called `name`) with valid write keys and events sent."""
+    chosen = select(sources).order_by(sources.c.id)
+    if name is not None:
+        chosen = chosen.where(sources.c.name == name)
+    rows = connection.execute(chosen).all()
+    ids = [row.id for row in rows]
+    if not ids:
+        return []
     now = utc_now()
     keys: dict[int, list[str]] = {}
-    for row in connection.execute(
-        select(write_keys.c.source_id, write_keys.c.key, write_keys.c.expires_at).order_by(
-            write_keys.c.created_at.desc()
-        )
+    for key in connection.execute(
+        select(write_keys.c.source_id, write_keys.c.key, write_keys.c.expires_at)
+        .where(write_keys.c.source_id.in_(ids))
+        .order_by(write_keys.c.created_at.desc())
     ):
-        if row.expires_at is None or as_utc(row.expires_at) > now:
-            keys.setdefault(row.source_id, []).append(row.key)
+        if key.expires_at is None or as_utc(key.expires_at) > now:
+            keys.setdefault(key.source_id, []).append(key.key)
     counts = {
-        row.source_id: (row.events, row.last)
-        for row in connection.execute(
+        count.source_id: (int(count.events or 0), count.last)
+        for count in connection.execute(
             select(
                 source_daily_counts.c.source_id,
                 func.sum(source_daily_counts.c.events).label("events"),
                 func.max(source_daily_counts.c.last_received_at).label("last"),
-            ).group_by(source_daily_counts.c.source_id)
+            )
+            .where(source_daily_counts.c.source_id.in_(ids))
+            .group_by(source_daily_counts.c.source_id)
         )
     }
-    return [
-        Source(
-            row.id,
-            row.name,
-            row.channel,
-            row.enabled,
-            as_utc(row.created_at),
-            tuple(keys.get(row.id, ())),
-            int(counts.get(row.id, (0, None))[0] or 0),
-            as_utc(last) if (last := counts.get(row.id, (0, None))[1]) is not None else None,
+    listed = []
+    for row in rows:
+        events, last = counts.get(row.id, (0, None))
+        listed.append(
+            Source(
+                row.id,
+                row.name,
+                row.channel,
+                row.enabled,
+                as_utc(row.created_at),
+                tuple(keys.get(row.id, ())),
+                events,
+                as_utc(last) if last is not None else None,
+            )
         )
-        for row in connection.execute(select(sources).order_by(sources.c.id))
-    ]
+    return listed
 
 
 def set_enabled(connection: Connection, *, name: str, enabled: bool) -> Source:
