@@ -80,12 +80,11 @@ def normalise(
     Raises IntakeError naming the first problem and where it is. The stored payload is the
     message with the batch's context and integrations merged in, identifiers as strings, a
     messageId (generated when absent), receivedAt, originalTimestamp and the clock-skew
-    corrected timestamp: `receivedAt - (sentAt - originalTimestamp)`. The message dict is
-    changed in place (it is the caller's freshly parsed copy).
+    corrected timestamp: `receivedAt - (sentAt - originalTimestamp)`.
     """
     if type(message) is not dict:
         raise intake_error("invalid_body", path, expected="an object", got=describe_type(message))
-    msg: dict[str, Any] = message
+    msg: dict[str, Any] = dict(message)  # a shallow copy: callers keep the message as sent
     msg.pop("writeKey", None)  # analytics.js puts the key in the body; it is not event data
 
     kind = msg.get("type")
@@ -207,7 +206,10 @@ def _corrected_timestamp(
     msg: dict[str, Any], path: str, received_at: datetime, batch_sent_at: Any
 ) -> datetime:
     """Applies the spec's clock-skew correction; keeps the client's time as originalTimestamp."""
-    original = _instant(msg, "originalTimestamp", path) or _instant(msg, "timestamp", path)
+    # Both parsed, even when originalTimestamp wins: a bad timestamp is refused, not dropped.
+    original = _instant(msg, "originalTimestamp", path)
+    timestamp = _instant(msg, "timestamp", path)
+    original = original or timestamp
     sent_at = _instant(msg, "sentAt", path, batch_sent_at)
     if original is None:
         return received_at
@@ -218,11 +220,15 @@ def _corrected_timestamp(
     try:
         return received_at - (sent_at - original)
     except OverflowError:
-        raise intake_error("invalid_timestamp", path, field="sentAt", value=sent_at) from None
+        raise intake_error(
+            "invalid_timestamp", path, field="sentAt", value=sent_at.isoformat()
+        ) from None
 
 
 def _instant(msg: dict[str, Any], field: str, path: str, default: Any = None) -> datetime | None:
-    value = msg.get(field, default)
+    value = msg.get(field)
+    if value is None:  # null is the same as absent: the batch's sentAt applies
+        value = default
     if value is None:
         return None
     if type(value) is not str:
