@@ -16,7 +16,7 @@ from omnicx.store.engine import make_engine
 from omnicx.store.migrate import ensure_current
 
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)  # an error stays one line, whatever the width
 
 DbOption = Annotated[
     str | None,
