@@ -21,7 +21,7 @@ $(UV):
 
 # Installs the locked dependencies (uv.lock) into .venv.
 setup: $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 
 # Quick start, command 1: set up, load the demo retailer into ./omnicx.db, serve it.
 demo: setup

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from omnicx.settings import Settings
 
 import omnicx
+from omnicx.cli import demo as demo_cli
 from omnicx.cli import imports as imports_cli
 from omnicx.cli import sources as sources_cli
 from omnicx.cli.common import DbOption, console, open_database
@@ -28,6 +29,7 @@ app = typer.Typer(
 )
 app.add_typer(sources_cli.app, name="sources")
 app.command("import")(imports_cli.import_file)
+app.command("demo")(demo_cli.demo)
 db_app = typer.Typer(help="Database schema: upgrade and inspect migrations.")
 app.add_typer(db_app, name="db")
 
@@ -93,7 +95,16 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=30,
     )
+    # uvicorn re-raises the signal it handled once its graceful shutdown is done; under the
+    # default handlers that kills the process (143, 130) after a clean stop. Exit 0 instead,
+    # as documented, so supervisors can tell a clean stop from a crash.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_cleanly)
     uvicorn.Server(config).run()
+
+
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _app_factory(settings: Settings) -> FastAPI:
