@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, func, select, text
 
-from omnicx.collect.tables import rejected_events
+from omnicx.collect.tables import events, rejected_events
 
 STREAM_LOCK_KEY = 7_270_001
 """PostgreSQL advisory lock key that serialises appends to the event stream."""
@@ -175,3 +175,8 @@ def _append_sqlite(connection: Connection, rows: Sequence[StampedRow]) -> int:
         ],
     )
     return int(result.rowcount)
+
+
+def count_events(connection: Connection) -> int:
+    """How many events the stream holds."""
+    return int(connection.execute(select(func.count()).select_from(events)).scalar_one())

@@ -1,0 +1,161 @@
+"""`omnicx demo`: loads a simulated omnichannel retailer through the collection API and import."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from omnicx.cli.common import DbOption, console, fail, open_database
+from omnicx.store.config import resolve_database_url
+
+if TYPE_CHECKING:
+    from omnicx.demo.service import DemoReport
+
+
+class _Rate(ProgressColumn):
+    """Items per second."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f}/s" if speed else "", style="cyan")
+
+
+class _Bars:
+    """The demo's progress: customers simulated, events accepted, import rows."""
+
+    def __init__(self, progress: Progress, customers: int) -> None:
+        self._progress = progress
+        self._customers = progress.add_task("customers simulated", total=customers)
+        self._events = progress.add_task("events sent", total=None)
+        self._imports: dict[str, TaskID] = {}
+
+    def simulated(self, customers: int) -> None:
+        """Advances the customers bar."""
+        self._progress.advance(self._customers, customers)
+
+    def delivered(self, events: int) -> None:
+        """Advances the events counter."""
+        self._progress.advance(self._events, events)
+
+    def imported(self, file: str, rows: int) -> None:
+        """Shows an import's rows done."""
+        if file not in self._imports:
+            self._imports[file] = self._progress.add_task(f"importing {file}", total=None)
+        self._progress.update(self._imports[file], completed=rows)
+
+
+def demo(
+    customers: Annotated[int, typer.Option(min=1, help="People to simulate.")] = 5000,
+    seed: Annotated[int, typer.Option(min=0, help="Same seed, same people, same messageIds.")] = 1,
+    months: Annotated[int, typer.Option(min=1, max=36, help="Months of history.")] = 6,
+    db: DbOption = None,
+    output: Annotated[
+        Path, typer.Option(help="Folder for the POS and CRM exports and the ground truth.")
+    ] = Path("demo-output"),
+    truth: Annotated[
+        Path | None, typer.Option(help="Ground-truth file. Default: OUTPUT/truth.jsonl.")
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Send to a running omnicx (http://host:port) on the same --db."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Last simulated day, YYYY-MM-DD (UTC). Default: yesterday.")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Processes simulating customers (0: none). Default: by size and CPUs."),
+    ] = None,
+) -> None:
+    """Simulates a retailer's customers on every channel and loads them like real data."""
+    import httpx
+
+    from omnicx.collect.bulk_import import ImportFileError
+    from omnicx.demo.sender import DeliveryError
+    from omnicx.demo.service import DemoError, DemoOptions, run_demo
+
+    last_day = _parse_day(until) if until else None
+    if workers is None:
+        workers = min(4, (os.cpu_count() or 1) - 1) if customers >= 2000 else 0
+    options = DemoOptions(
+        customers=customers,
+        seed=seed,
+        months=months,
+        until=last_day,
+        output=output,
+        truth=truth,
+        url=url.rstrip("/") if url else None,
+        workers=max(workers, 0),
+    )
+    database_url = resolve_database_url(db)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _Rate(),
+        TimeElapsedColumn(),
+    )
+    with open_database(database_url) as engine:
+        try:
+            with Progress(*columns, console=console, transient=False) as progress:
+                report = run_demo(engine, database_url, options, _Bars(progress, customers))
+        except (DemoError, DeliveryError, ImportFileError) as exc:
+            fail(str(exc))
+        except httpx.HTTPError as exc:  # a --url server that is not there, or went away
+            fail(f"cannot reach {url}: {exc}")
+        except OSError as exc:
+            fail(f"cannot write the demo's files: {exc}")
+    _summary(report)
+
+
+def _parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        fail(f"--until {text!r} is not a date; write YYYY-MM-DD.", code=2)
+
+
+def _summary(report: DemoReport) -> None:
+    by_channel: dict[str, dict[str, int]] = {}
+    for (channel, name), count in sorted(report.events.items()):
+        by_channel.setdefault(channel, {})[name] = count
+    events = Table("Channel", "Events", "By type", title="Events sent and imported")
+    for channel, names in by_channel.items():
+        ranked = sorted(names.items(), key=lambda item: -item[1])
+        detail = ", ".join(f"{name} {count:,}" for name, count in ranked)
+        events.add_row(channel, f"{sum(names.values()):,}", detail)
+    console.print(events)
+    share = report.multichannel / report.people if report.people else 0.0
+    rate = report.total_events / report.seconds if report.seconds else 0.0
+    imports = ", ".join(
+        f"{source} {summary.stored:,} new of {summary.rows:,} rows"
+        for source, summary in report.imports.items()
+    )
+    overview = Table(show_header=False, title="Demo retailer loaded")
+    for label, value in (
+        ("people", f"{report.people:,} in {report.households:,} households"),
+        ("multichannel people", f"{report.multichannel:,} ({share:.0%})"),
+        ("events", f"{report.total_events:,} ({report.stored_new:,} new in the database)"),
+        ("imports", imports),
+        ("time", f"{report.seconds:,.1f} s ({rate:,.0f} events/s)"),
+        ("exports", str(report.output)),
+        ("ground truth", str(report.truth_path)),
+    ):
+        overview.add_row(label, value)
+    console.print(overview)

@@ -1,0 +1,1 @@
+"""The demo retailer: simulated customers whose events enter through the real collection paths."""
