@@ -41,6 +41,8 @@ def _source(engine: Engine) -> int:
 class Recorder:
     """A consumer that remembers what it saw, and can fail on a chosen event."""
 
+    needs_payload = True
+
     def __init__(self, name: str = "test.recorder", fail_on: str | None = None) -> None:
         self.name = name
         self.seen: list[str] = []
@@ -50,6 +52,7 @@ class Recorder:
         for item in batch:
             if item.message_id == self.fail_on:
                 raise RuntimeError("consumer crashed")
+        assert all(item.message["type"] == "track" for item in batch)
         self.seen.extend(item.message_id for item in batch)
 
 

@@ -41,11 +41,14 @@ class StoredEvent:
     anonymous_id: str | None
     timestamp: datetime
     received_at: datetime
-    payload: str
+    payload: str | None
+    """The stored message as JSON; None when the consumer said it does not need it."""
 
     @property
     def message(self) -> dict[str, Any]:
         """The stored message, decoded."""
+        if self.payload is None:
+            raise ValueError("this consumer reads events without their payload")
         decoded: dict[str, Any] = orjson.loads(self.payload)
         return decoded
 
@@ -54,15 +57,23 @@ class StreamConsumer(Protocol):
     """Something that reacts to every event once, in stream order."""
 
     name: str
+    needs_payload: bool
+    """False when the columns suffice: reading the stored JSON is most of a batch's cost."""
 
     def handle(self, connection: Connection, batch: Sequence[StoredEvent]) -> None:
         """Applies the batch's effects using `connection` (inside the checkpoint's transaction)."""
 
 
-def read_events(connection: Connection, *, after: int, limit: int) -> list[StoredEvent]:
+_WITHOUT_PAYLOAD = [c for c in events.c if c.name != "payload"]
+
+
+def read_events(
+    connection: Connection, *, after: int, limit: int, with_payload: bool = True
+) -> list[StoredEvent]:
     """Reads up to `limit` events with an id greater than `after`, oldest first."""
+    columns = list(events.c) if with_payload else _WITHOUT_PAYLOAD
     rows = connection.execute(
-        select(events).where(events.c.id > after).order_by(events.c.id).limit(limit)
+        select(*columns).where(events.c.id > after).order_by(events.c.id).limit(limit)
     )
     return [
         StoredEvent(
@@ -76,7 +87,7 @@ def read_events(connection: Connection, *, after: int, limit: int) -> list[Store
             r.anonymous_id,
             as_utc(r.timestamp),
             as_utc(r.received_at),
-            r.payload,
+            r.payload if with_payload else None,
         )
         for r in rows
     ]
@@ -108,7 +119,9 @@ def process_once(engine: Engine, consumer: StreamConsumer, *, batch_size: int = 
     """Processes the next batch for one consumer; returns how many events it handled."""
     with engine.begin() as connection:
         position = _lock_checkpoint(connection, consumer.name)
-        batch = read_events(connection, after=position, limit=batch_size)
+        batch = read_events(
+            connection, after=position, limit=batch_size, with_payload=consumer.needs_payload
+        )
         if not batch:
             return 0
         consumer.handle(connection, batch)
@@ -142,6 +155,7 @@ class SourceActivity:
     """Built-in consumer: counts each source's events per day and type, for `sources list`."""
 
     name = "collect.source_activity"
+    needs_payload = False
 
     def handle(self, connection: Connection, batch: Sequence[StoredEvent]) -> None:
         totals: dict[tuple[int, str, str], tuple[int, datetime]] = {}
