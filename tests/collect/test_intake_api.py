@@ -244,6 +244,7 @@ def test_partly_invalid_batch_keeps_the_valid_messages(engine: Engine, database_
     assert response.status_code == 200
     body = response.json()
     assert body["accepted"] == 2
+    assert body["rejected_count"] == 1
     assert body["rejected"] == [
         {
             "index": 1,
@@ -373,3 +374,32 @@ def test_healthz(engine: Engine, database_url: str) -> None:
         response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["database"] == "ok"
+
+
+def test_many_refused_messages_are_counted_not_all_listed(
+    engine: Engine, database_url: str
+) -> None:
+    key = add_source(engine)
+    batch = {"batch": [_track("good"), *([0] * 5000)]}
+    with running_app(database_url) as client:
+        response = client.post("/v1/batch", json=batch, headers=basic(key))
+    body = response.json()
+    assert response.status_code == 200
+    assert body["rejected_count"] == 5000
+    assert len(body["rejected"]) == 100
+    assert len(rejected(engine)) == 100
+    assert [r["message_id"] for r in stored(engine)] == ["good"]
+
+
+def test_key_in_body_is_used_when_the_authorization_header_has_none(
+    engine: Engine, database_url: str
+) -> None:
+    key = add_source(engine)
+    with running_app(database_url) as client:
+        response = client.post(
+            "/v1/track",
+            json=_track("b") | {"writeKey": key},
+            headers={"Authorization": "Bearer something-else"},
+        )
+    assert response.status_code == 200
+    assert len(stored(engine)) == 1

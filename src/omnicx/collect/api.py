@@ -90,8 +90,9 @@ async def ingest(request: Request, message_type: str | None) -> Response:
         headers = request.headers
         authorization = headers.get("authorization")
         header_key = headers.get("x-write-key")
-        if authorization or header_key:
-            owner = await _owner(runtime.keys, write_key_from(authorization, header_key, None))
+        header_found = write_key_from(authorization, header_key, None)
+        if header_found is not None:
+            owner = await _owner(runtime.keys, header_found)
         body = decode_body(
             raw,
             content_encoding=headers.get("content-encoding"),
@@ -120,17 +121,24 @@ async def ingest(request: Request, message_type: str | None) -> Response:
         )
     except WriterStopped:
         return _error_response(intake_error("unavailable"))
-    if not prepared.failures:
+    if not prepared.refused:
         return Response(_OK, media_type=_JSON)
     if not prepared.rows:
         first = prepared.failures[0][1]
         if message_type is not None:  # a single message: its own error is the answer
             return _error_response(first)
-        refused = intake_error("all_rejected", count=len(prepared.failures), first=first.message)
-        return _error_response(refused, {"rejected": prepared.errors()})
+        refused = intake_error("all_rejected", count=prepared.refused, first=first.message)
+        return _error_response(
+            refused, {"rejected_count": prepared.refused, "rejected": prepared.errors()}
+        )
     return Response(
         orjson.dumps(
-            {"success": True, "accepted": len(prepared.rows), "rejected": prepared.errors()}
+            {
+                "success": True,
+                "accepted": len(prepared.rows),
+                "rejected_count": prepared.refused,
+                "rejected": prepared.errors(),
+            }
         ),
         media_type=_JSON,
     )

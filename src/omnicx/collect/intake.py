@@ -27,6 +27,10 @@ from omnicx.collect.stream import Rejection, StampedRow
 REJECTED_PAYLOAD_LIMIT = 4096
 """How much of a refused message is kept for users to inspect."""
 
+REPORTED_REJECTIONS_LIMIT = 100
+"""Refused messages listed (and kept) per request: a small body of bad messages must not
+turn into a huge answer and thousands of stored rejections."""
+
 
 @dataclass(slots=True)
 class PreparedRequest:
@@ -35,6 +39,9 @@ class PreparedRequest:
     rows: list[StampedRow] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     failures: list[tuple[int, IntakeError]] = field(default_factory=list)
+    """The first REPORTED_REJECTIONS_LIMIT refused messages, with their index."""
+    refused: int = 0
+    """How many messages were refused in all."""
 
     def errors(self) -> list[dict[str, Any]]:
         """The refused messages as the API lists them: index, code and message."""
@@ -127,7 +134,7 @@ def prepare(
         defaults = BatchDefaults(
             context=_object_or_none(body.get("context"), "context"),
             integrations=_object_or_none(body.get("integrations"), "integrations"),
-            sent_at=body.get("sentAt"),
+            sent_at=_instant_text_or_none(body.get("sentAt"), "sentAt"),
         )
     for index, (message, path) in enumerate(zip(messages, paths, strict=True)):
         try:
@@ -140,8 +147,10 @@ def prepare(
                 message_limit=max_message_bytes,
             )
         except IntakeError as error:
-            prepared.failures.append((index, error))
-            prepared.rejections.append(rejection(owner.source_id, received_at, error, message))
+            prepared.refused += 1
+            if prepared.refused <= REPORTED_REJECTIONS_LIMIT:
+                prepared.failures.append((index, error))
+                prepared.rejections.append(rejection(owner.source_id, received_at, error, message))
             continue
         prepared.rows.append(
             StampedRow(
@@ -171,6 +180,14 @@ def _batch_messages(body: Any) -> list[Any]:
     if not batch:
         raise intake_error("empty_batch", "batch")
     return batch
+
+
+def _instant_text_or_none(value: Any, path: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise intake_error(
+        "invalid_body", path, expected="an ISO 8601 string", got=describe_type(value)
+    )
 
 
 def _object_or_none(value: Any, path: str) -> dict[str, Any] | None:

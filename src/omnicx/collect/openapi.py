@@ -83,6 +83,7 @@ INTAKE_RESPONSES: dict[int | str, dict[str, Any]] = {
                     "properties": {
                         "success": {"type": "boolean"},
                         "accepted": {"type": "integer"},
+                        "rejected_count": {"type": "integer"},
                         "rejected": {"type": "array", "items": {"type": "object"}},
                     },
                 }

@@ -181,8 +181,18 @@ def rotate_key(connection: Connection, *, name: str, grace: timedelta = timedelt
     return key
 
 
+MAX_WRITE_KEY_LENGTH = 64
+
+
+def plausible_write_key(key: str) -> bool:
+    """Tells whether `key` could be a write key at all (keys are 32 letters and digits)."""
+    return 0 < len(key) <= MAX_WRITE_KEY_LENGTH and key.isprintable()
+
+
 def find_key_owner(connection: Connection, key: str) -> KeyOwner | None:
     """Returns the source a currently valid write key belongs to, or None."""
+    if not plausible_write_key(key):  # e.g. NUL, which PostgreSQL text cannot even compare
+        return None
     row = connection.execute(
         select(
             sources.c.id,
@@ -224,6 +234,8 @@ class WriteKeyCache:
         fresh, owner = self.cached(key)
         if fresh:
             return owner
+        if not plausible_write_key(key):  # answered without a query, and never cached
+            return None
         now = time.monotonic()
         with self._engine.connect() as connection:
             owner = find_key_owner(connection, key)
