@@ -24,19 +24,7 @@ from omnicx.demo.producer import chunks, simulated
 from omnicx.demo.sender import BatchSender
 from omnicx.demo.timeline import Window
 
-DEMO_CHANNELS = (
-    "web",
-    "ios",
-    "android",
-    "store_pos",
-    "email",
-    "sms",
-    "social",
-    "chat",
-    "phone",
-    "support",
-    "crm",
-)
+DEMO_CHANNELS = tuple(c for c in source_service.CHANNELS if c != "other")
 """One source per channel, named after it."""
 
 
