@@ -9,6 +9,7 @@ so the cost of a durable commit is shared instead of paid per request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from omnicx.collect.stream import Rejection, StampedRow, append
 
@@ -67,6 +68,7 @@ class GroupCommitWriter:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._commit_seconds = 0.1  # running estimate of one commit's time, for Retry-After
+        self._connection: Connection | None = None
 
     def start(self) -> None:
         """Starts the writer thread."""
@@ -130,6 +132,7 @@ class GroupCommitWriter:
             first = self._queue.get()
             if first is None:
                 self._drain_after_stop()
+                self._close_connection()
                 return
             group = [first]
             size = first.size
@@ -141,6 +144,7 @@ class GroupCommitWriter:
                 if item is None:
                     self._commit(group)
                     self._drain_after_stop()
+                    self._close_connection()
                     return
                 group.append(item)
                 size += item.size
@@ -183,8 +187,22 @@ class GroupCommitWriter:
     def _append(self, group: list[_Pending]) -> int:
         rows = [row for p in group for row in p.rows]
         rejections = [r for p in group for r in p.rejections]
-        with self._engine.begin() as connection:
-            return append(connection, rows, rejections)
+        # The writer keeps its own connection: on SQLite (no pool) opening one per commit would
+        # cost more than the commit itself. A failed transaction drops it; the next reconnects.
+        if self._connection is None:
+            self._connection = self._engine.connect()
+        try:
+            with self._connection.begin():
+                return append(self._connection, rows, rejections)
+        except Exception:
+            self._close_connection()
+            raise
+
+    def _close_connection(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                self._connection.close()
+            self._connection = None
 
     def _finish(self, group: list[_Pending], outcomes: Sequence[BaseException | None]) -> None:
         with self._lock:
