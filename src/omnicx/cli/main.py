@@ -84,6 +84,7 @@ def serve(
         f"  processing    {'in this process' if processing else 'off (run `omnicx worker`)'}\n"
         "Press Ctrl-C to stop.",
         highlight=False,
+        soft_wrap=True,
     )
     config = uvicorn.Config(
         "omnicx.api.app:create_app" if workers > 1 else _app_factory(settings),
