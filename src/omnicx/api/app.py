@@ -18,8 +18,13 @@ from omnicx.collect import browser as collect_browser
 from omnicx.settings import Settings
 
 
-class BrowserCors:
-    """CORS for the collection routes only: write keys are public, the admin API is not."""
+class CollectionGateway:
+    """Sends collection requests straight to the intake, and gives `/v1/*` browser CORS.
+
+    POSTs to the collection paths skip FastAPI's routing (the intake's hot path, see
+    `collect.api.serve_intake`); other `/v1/*` requests (preflights, the analytics.js
+    settings) get CORS for any origin: write keys are public, the admin API is not.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
@@ -32,10 +37,14 @@ class BrowserCors:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-            await self._cors(scope, receive, send)
-        else:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
             await self._app(scope, receive, send)
+        elif scope["method"] == "POST" and scope["path"] in collect_api.INTAKE_PATHS:
+            await collect_api.serve_intake(
+                scope, receive, send, collect_api.INTAKE_PATHS[scope["path"]]
+            )
+        else:
+            await self._cors(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -77,5 +86,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "processed_events": runtime.processing.processed if runtime.processing else None,
         }
 
-    app.add_middleware(BrowserCors)
+    app.add_middleware(CollectionGateway)
     return app

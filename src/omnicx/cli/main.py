@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
@@ -101,7 +102,16 @@ def serve(
     # as documented, so supervisors can tell a clean stop from a crash.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _exit_cleanly)
+    _tune_garbage_collector()
     uvicorn.Server(config).run()
+
+
+def _tune_garbage_collector() -> None:
+    """Collects young objects less often: parsed JSON is acyclic, so on the intake path the
+    cycle collector mostly costs time (measured: +20-35 % intake, docs/performance.md)."""
+    gc.collect()
+    gc.freeze()  # what startup built lives for the whole process: keep it out of collections
+    gc.set_threshold(50_000, 50, 1000)
 
 
 def _exit_cleanly(_signum: int, _frame: object) -> None:
