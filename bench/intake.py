@@ -453,11 +453,11 @@ def running_server(
     workers: int,
     processing: bool,
     log: Path,
-    tuned_gc: bool = False,
+    other_gc: bool = False,
     timeout: float = 60,
 ) -> Iterator[Server]:
     port = free_port()
-    program = [sys.executable, str(BENCH / "serve_tuned.py")] if tuned_gc else [str(OMNICX)]
+    program = [sys.executable, str(BENCH / "serve_gc.py")] if other_gc else [str(OMNICX)]
     command = [
         *program, "serve", "--db", backend.url, "--host", HOST, "--port", str(port),
         "--workers", str(workers),
@@ -1177,15 +1177,17 @@ def bench_backend(name: str, args: argparse.Namespace, workdir: Path, stamp: str
                     warmup=args.warmup, profile_to=profile_path("single"),
                 ))  # fmt: skip
     if "gc" in scenarios:
-        # What-if: the same server with the garbage collector tuned (bench/serve_tuned.py).
+        # What-if: the same server with other collector settings (bench/serve_gc.py; by default
+        # CPython's own, i.e. without the tuning `omnicx serve` applies).
         with running_server(
-            backend, workers=args.workers, processing=False, log=log, tuned_gc=True
+            backend, workers=args.workers, processing=False, log=log, other_gc=True
         ) as server:
             for key, load, metric in (
                 ("gc_batch", batch_load, "events_per_s"),
                 ("gc_single", single_load, "requests_per_s"),
             ):
-                _say(f"[{name}] {key}: as {key[3:]}, with the garbage collector tuned")
+                setting = os.environ.get("OMNICX_BENCH_GC", "default")
+                _say(f"[{name}] {key}: as {key[3:]}, garbage collector settings: {setting}")
                 results[key] = repeated(args.repeat, metric, lambda load=load: run_load(
                     args, backend, server, load, seconds=args.seconds, warmup=args.warmup,
                     profile_to=None,
@@ -1335,8 +1337,9 @@ def figure_rows(report: dict[str, Any]) -> list[Row]:
                 label = "  what-if: append as binary unnest()"
                 add(unnest, label, unnest["events_per_s"], "events/s")
         loads("single", "single /v1/track", ">= 5,000")
-        loads("gc_batch", "what-if GC tuned: batch intake")
-        loads("gc_single", "what-if GC tuned: single /v1/track")
+        setting = report["arguments"].get("gc_setting", "default")
+        loads("gc_batch", f"what-if GC {setting}: batch intake")
+        loads("gc_single", f"what-if GC {setting}: single /v1/track")
         live = res.get("live")
         if live:
             loads("live", "batch intake + processing in server")
@@ -1384,7 +1387,12 @@ def print_table(report: dict[str, Any]) -> None:
         probe = row.cpu or cpu
         per_cpu = f"{row.value / probe:9.0f}" if rate and row.value is not None and probe else ""
         per_db = f"{row.value / db_base:9.2f}" if rate and row.value is not None and db_base else ""
-        value = f"{row.value:12,.1f}" if isinstance(row.value, float) else f"{row.value!s:>12}"
+        if row.unit == "ratio" and row.value is not None:
+            value = f"{row.value:12.2f}"
+        elif isinstance(row.value, float):
+            value = f"{row.value:12,.1f}"
+        else:
+            value = f"{row.value!s:>12}"
         print(
             f"{row.backend:<11} {row.figure:<44} {value} {row.unit:<11} {row.goal:<10} "
             f"{per_cpu:>9} {per_db:>9}"
@@ -1509,8 +1517,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument(
         "--scenarios",
-        default="stages,floor,batch,single,gc,live,ceiling,processing",
-        help="comma-separated subset of stages,floor,batch,single,gc,live,ceiling,processing",
+        default="stages,floor,batch,single,live,ceiling,processing",
+        help="comma-separated subset of stages,floor,batch,single,gc,live,ceiling,processing "
+        "(gc: what-if runs under bench/serve_gc.py's garbage-collector settings)",
     )
     parser.add_argument("--ceiling-rows", type=int, default=200_000)
     parser.add_argument(
@@ -1573,7 +1582,8 @@ def main(argv: list[str] | None = None) -> int:
     names = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     report: dict[str, Any] = {
         "started": stamp,
-        "arguments": {k: str(v) for k, v in vars(args).items()},
+        "arguments": {k: str(v) for k, v in vars(args).items()}
+        | {"gc_setting": os.environ.get("OMNICX_BENCH_GC", "default")},
         "machine": machine(),
         "git": git_state(),
         "postgresql": pg_version(args.pg_admin_url) if "postgresql" in names else None,
