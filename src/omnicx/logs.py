@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import logging.config
-import sys
 import time
 from typing import Any
 
@@ -45,7 +44,7 @@ def configure(*, fmt: str = "text", level: str = "INFO") -> dict[str, Any]:
             "default": {
                 "class": "logging.StreamHandler",
                 "formatter": "default",
-                "stream": sys.stderr,
+                "stream": "ext://sys.stderr",
             }
         },
         "root": {"handlers": ["default"], "level": level.upper()},

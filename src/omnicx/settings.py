@@ -41,7 +41,9 @@ class Settings:
     public_url: str | None = field(default_factory=lambda: os.environ.get("OMNICX_PUBLIC_URL"))
     log_format: str = field(default_factory=lambda: os.environ.get("OMNICX_LOG_FORMAT", "text"))
     log_level: str = field(default_factory=lambda: os.environ.get("OMNICX_LOG_LEVEL", "INFO"))
-    run_processing: bool = True
+    run_processing: bool = field(
+        default_factory=lambda: os.environ.get("OMNICX_RUN_PROCESSING", "1") != "0"
+    )
 
 
 SETTING_ENV_VARS = (
@@ -53,5 +55,6 @@ SETTING_ENV_VARS = (
     "OMNICX_PUBLIC_URL",
     "OMNICX_LOG_FORMAT",
     "OMNICX_LOG_LEVEL",
+    "OMNICX_RUN_PROCESSING",
 )
 """The environment variables omnicx reads; docs/configuration.md documents each."""

@@ -66,6 +66,7 @@ def serve(
 ) -> None:
     """Runs the collection API (and the processing stage) until Ctrl-C or SIGTERM."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from omnicx.logs import configure
     from omnicx.settings import Settings
@@ -103,7 +104,14 @@ def serve(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _exit_cleanly)
     _tune_garbage_collector()
-    uvicorn.Server(config).run()
+    if workers > 1:
+        # Only uvicorn's supervisor starts worker processes; each builds its app from the
+        # environment, so the processing choice travels there too.
+        os.environ["OMNICX_RUN_PROCESSING"] = "1" if processing else "0"
+        sock = config.bind_socket()
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        uvicorn.Server(config).run()
 
 
 def _tune_garbage_collector() -> None:
