@@ -6,8 +6,9 @@ collect → identity → profiles → (analytics, audiences): later domains add 
 from __future__ import annotations
 
 from omnicx.collect.processing import SourceActivity, StreamConsumer
+from omnicx.identity.consumer import IdentityResolution
 
 
 def stream_consumers() -> list[StreamConsumer]:
     """Every consumer of the event stream, in processing order."""
-    return [SourceActivity()]
+    return [SourceActivity(), IdentityResolution()]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import omnicx.collect.tables  # noqa: F401
+import omnicx.access.tables
+import omnicx.collect.tables
+import omnicx.identity.tables  # noqa: F401
 from omnicx.store.metadata import metadata
 
 __all__ = ["metadata"]

@@ -56,5 +56,6 @@ SETTING_ENV_VARS = (
     "OMNICX_LOG_FORMAT",
     "OMNICX_LOG_LEVEL",
     "OMNICX_RUN_PROCESSING",
+    "OMNICX_SECRET_KEY",
 )
 """The environment variables omnicx reads; docs/configuration.md documents each."""

@@ -64,17 +64,31 @@ class StreamConsumer(Protocol):
         """Applies the batch's effects using `connection` (inside the checkpoint's transaction)."""
 
 
+def upstream_of(consumer: StreamConsumer) -> str | None:
+    """The consumer whose results this one reads, if any (its attribute `upstream`): it only
+    processes events the upstream consumer has already processed."""
+    upstream = getattr(consumer, "upstream", None)
+    return upstream if isinstance(upstream, str) else None
+
+
 _WITHOUT_PAYLOAD = [c for c in events.c if c.name != "payload"]
 
 
 def read_events(
-    connection: Connection, *, after: int, limit: int, with_payload: bool = True
+    connection: Connection,
+    *,
+    after: int,
+    limit: int,
+    with_payload: bool = True,
+    until: int | None = None,
 ) -> list[StoredEvent]:
-    """Reads up to `limit` events with an id greater than `after`, oldest first."""
+    """Reads up to `limit` events with an id greater than `after` (and at most `until`),
+    oldest first."""
     columns = list(events.c) if with_payload else _WITHOUT_PAYLOAD
-    rows = connection.execute(
-        select(*columns).where(events.c.id > after).order_by(events.c.id).limit(limit)
-    )
+    statement = select(*columns).where(events.c.id > after)
+    if until is not None:
+        statement = statement.where(events.c.id <= until)
+    rows = connection.execute(statement.order_by(events.c.id).limit(limit))
     return [
         StoredEvent(
             r.id,
@@ -101,6 +115,23 @@ def checkpoint(connection: Connection, consumer: str) -> int:
     return int(position or 0)
 
 
+def lock_consumer(connection: Connection, consumer: str) -> int:
+    """Holds a consumer's checkpoint for this transaction, so no batch of it runs meanwhile
+    (how API changes to a consumer's state stay consistent with its processing)."""
+    return _lock_checkpoint(connection, consumer)
+
+
+def reset(connection: Connection, consumers: Sequence[str]) -> None:
+    """Sets consumers back to the start of the stream (for a rebuild)."""
+    for name in consumers:
+        _lock_checkpoint(connection, name)
+        connection.execute(
+            update(checkpoints)
+            .where(checkpoints.c.consumer == name)
+            .values(position=0, updated_at=utc_now())
+        )
+
+
 def _lock_checkpoint(connection: Connection, consumer: str) -> int:
     """Locks the consumer's checkpoint row for this transaction and returns its position."""
     insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
@@ -119,8 +150,13 @@ def process_once(engine: Engine, consumer: StreamConsumer, *, batch_size: int = 
     """Processes the next batch for one consumer; returns how many events it handled."""
     with engine.begin() as connection:
         position = _lock_checkpoint(connection, consumer.name)
+        upstream = upstream_of(consumer)
         batch = read_events(
-            connection, after=position, limit=batch_size, with_payload=consumer.needs_payload
+            connection,
+            after=position,
+            limit=batch_size,
+            with_payload=consumer.needs_payload,
+            until=checkpoint(connection, upstream) if upstream else None,
         )
         if not batch:
             return 0

@@ -102,6 +102,12 @@ class DemoReport:
         return self.stored_after - self.stored_before
 
 
+from omnicx.demo.identity_settings import (  # noqa: E402
+    DemoSettingsConflict,
+    apply_demo_identity_settings,
+)
+
+
 def ensure_sources(engine: Engine) -> dict[str, str]:
     """Creates the demo's sources that do not exist yet; returns each channel's write key."""
     keys: dict[str, str] = {}
@@ -135,6 +141,10 @@ def run_demo(
     started = time.perf_counter()
     report = DemoReport(truth_path=options.truth_path, output=options.output)
     keys = ensure_sources(engine)
+    try:
+        apply_demo_identity_settings(engine)
+    except DemoSettingsConflict as exc:
+        raise DemoError(str(exc)) from None
     report.stored_before = count_events(engine)
     options.truth_path.parent.mkdir(parents=True, exist_ok=True)
     with ExportFiles(options.output) as exports:

@@ -1,0 +1,1 @@
+"""Identity: the identity graph, merge rules, unmerge and probabilistic matching."""

@@ -1,0 +1,489 @@
+"""The identity domain's public functions: lookups, a profile's identities, merges and
+conflicts, unmerge, settings, rebuild and the identity half of erasure.
+
+Every function takes the caller's connection (one transaction per request, command or batch)
+and never commits on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Select, delete, insert, or_, select, update
+
+from omnicx.collect.processing import lock_consumer, reset
+from omnicx.identity import graph
+from omnicx.identity import repository as repo
+from omnicx.identity.config import IdentityConfig
+from omnicx.identity.consumer import CONSUMER_NAME
+from omnicx.identity.normalise import ValueFilter, normalise
+from omnicx.identity.secrets import digest, erasure_key
+from omnicx.identity.settings_store import current_config, store
+from omnicx.identity.tables import (
+    identifiers,
+    identity_changes,
+    identity_conflicts,
+    identity_cooccurrence,
+    identity_erased,
+    identity_evidence,
+    identity_links,
+    identity_observations,
+    identity_profiles,
+    identity_separations,
+)
+from omnicx.store.bulk import chunks, insert_ignoring_duplicates
+from omnicx.store.clock import as_utc, utc_now
+
+
+class IdentityError(ValueError):
+    """A request about identities that cannot be met; `code` says which kind."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """One identifier of a profile."""
+
+    id: int
+    type: str
+    value: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """An entry of the identity log."""
+
+    id: int
+    kind: str
+    profile_id: str | None
+    other_profile_id: str | None
+    identifier: tuple[str, str] | None
+    event_id: int | None
+    rule: str
+    actor: str | None
+    created_at: datetime
+    undone_by: int | None
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictView:
+    """A join a rule refused."""
+
+    id: int
+    identifier: tuple[str, str]
+    anchor: tuple[str, str]
+    profile_id: str | None
+    other_profile_id: str | None
+    reason: str
+    detail: str
+    first_event_id: int
+    first_occurred_at: datetime
+    events: int
+
+
+def normalise_identifier(config: IdentityConfig, type_name: str, value: str) -> tuple[str, str]:
+    """Normalises an identifier given by a user, as events' identifiers are."""
+    kind = config.types.get(type_name)
+    if kind is None:
+        known = ", ".join(sorted(config.types))
+        raise IdentityError("unknown_type", f"Unknown identifier type {type_name!r}; known: {known}.")
+    normalised = normalise(kind.normaliser, value, config.phone_region)
+    if normalised is None:
+        raise IdentityError(
+            "invalid_value", f"{value!r} is not a usable {type_name} ({kind.normaliser} form)."
+        )
+    if ValueFilter(config).blocked(normalised):
+        raise IdentityError("blocked_value", f"{value!r} is a blocked {type_name}: it links nobody.")
+    return type_name, normalised
+
+
+def current_profile_id(connection: Connection, profile_id: str) -> str | None:
+    """The profile an id stands for now (following merges), or None when it is unknown."""
+    seen: set[str] = set()
+    current = profile_id
+    while current not in seen:
+        seen.add(current)
+        row = connection.execute(
+            select(identity_profiles.c.id, identity_profiles.c.merged_into).where(
+                identity_profiles.c.id == current
+            )
+        ).first()
+        if row is None:
+            return None
+        if row.merged_into is None:
+            active = connection.execute(
+                select(identifiers.c.id).where(identifiers.c.profile_id == current).limit(1)
+            ).first()
+            return current if active else None
+        current = row.merged_into
+    return None
+
+
+def lookup(connection: Connection, type_name: str, value: str) -> str:
+    """The profile id of an identifier; IdentityError when none holds it."""
+    config = current_config(connection)
+    key = normalise_identifier(config, type_name, value)
+    row = repo.identifiers_by_key(connection, [key]).get(key)
+    if row is None:
+        raise IdentityError("not_found", f"No profile has the {type_name} {key[1]!r}.")
+    if row.shared:
+        raise IdentityError(
+            "shared",
+            f"The {type_name} {key[1]!r} is shared by more than {config.max_people} people; "
+            "it identifies nobody.",
+        )
+    if row.profile_id is None:
+        raise IdentityError("not_found", f"No profile has the {type_name} {key[1]!r} yet.")
+    return row.profile_id
+
+
+def identities_of(connection: Connection, profile_id: str) -> list[Identity]:
+    """A profile's identifiers, by type priority then first seen."""
+    config = current_config(connection)
+    rows = connection.execute(
+        select(
+            identifiers.c.id,
+            identifiers.c.type,
+            identifiers.c.value,
+            identifiers.c.first_seen_at,
+            identifiers.c.last_seen_at,
+        ).where(identifiers.c.profile_id == profile_id)
+    ).all()
+    found = [
+        Identity(r.id, r.type, r.value, as_utc(r.first_seen_at), as_utc(r.last_seen_at))
+        for r in rows
+    ]
+    found.sort(key=lambda i: (config.rank(i.type), i.type, i.first_seen_at, i.value))
+    return found
+
+
+def event_ids_of(profile_id: str) -> Select[Any]:
+    """A subquery of the ids of every event attributed to the profile (for timelines)."""
+    return (
+        select(identity_observations.c.event_id)
+        .join(identifiers, identifiers.c.id == identity_observations.c.identifier_id)
+        .where(identifiers.c.profile_id == profile_id)
+        .where(identity_observations.c.anchor.is_(True))
+    )
+
+
+def profiles_of_events(connection: Connection, event_ids: Sequence[int]) -> dict[int, str]:
+    """The profile each event is attributed to (events of nobody are left out)."""
+    found: dict[int, str] = {}
+    for chunk in chunks(list(event_ids)):
+        for row in connection.execute(
+            select(identity_observations.c.event_id, identifiers.c.profile_id)
+            .join(identifiers, identifiers.c.id == identity_observations.c.identifier_id)
+            .where(identity_observations.c.event_id.in_(chunk))
+            .where(identity_observations.c.anchor.is_(True))
+        ):
+            if row.profile_id is not None:
+                found[row.event_id] = row.profile_id
+    return found
+
+
+def _identifier_pairs(connection: Connection, ids: Collection[int]) -> dict[int, tuple[str, str]]:
+    return {i: (r.type, r.value) for i, r in repo.identifiers_by_id(connection, ids).items()}
+
+
+def _change(row: Any, names: dict[int, tuple[str, str]]) -> Change:
+    return Change(
+        row.id,
+        row.kind,
+        row.profile_id,
+        row.other_profile_id,
+        names.get(row.identifier_id) if row.identifier_id is not None else None,
+        row.event_id,
+        row.rule,
+        row.actor,
+        as_utc(row.created_at),
+        row.undone_by,
+        orjson.loads(row.detail),
+    )
+
+
+def changes_of(connection: Connection, profile_id: str) -> list[Change]:
+    """Merges, splits and unmerges that involved the profile, newest first."""
+    rows = connection.execute(
+        select(identity_changes)
+        .where(
+            or_(
+                identity_changes.c.profile_id == profile_id,
+                identity_changes.c.other_profile_id == profile_id,
+            )
+        )
+        .order_by(identity_changes.c.id.desc())
+    ).all()
+    names = _identifier_pairs(connection, {r.identifier_id for r in rows if r.identifier_id})
+    return [_change(r, names) for r in rows]
+
+
+def changes_since(connection: Connection, after: int, *, limit: int = 1000) -> list[Change]:
+    """The change feed: log entries with an id greater than `after`, oldest first."""
+    rows = connection.execute(
+        select(identity_changes)
+        .where(identity_changes.c.id > after)
+        .order_by(identity_changes.c.id)
+        .limit(limit)
+    ).all()
+    names = _identifier_pairs(connection, {r.identifier_id for r in rows if r.identifier_id})
+    return [_change(r, names) for r in rows]
+
+
+def conflicts_of(connection: Connection, profile_id: str) -> list[ConflictView]:
+    """Joins a rule refused that involve the profile."""
+    rows = connection.execute(
+        select(identity_conflicts)
+        .where(
+            or_(
+                identity_conflicts.c.profile_id == profile_id,
+                identity_conflicts.c.other_profile_id == profile_id,
+            )
+        )
+        .order_by(identity_conflicts.c.first_occurred_at)
+    ).all()
+    names = _identifier_pairs(
+        connection, {r.identifier_id for r in rows} | {r.anchor_id for r in rows}
+    )
+    return [
+        ConflictView(
+            r.id,
+            names.get(r.identifier_id, ("?", "?")),
+            names.get(r.anchor_id, ("?", "?")),
+            r.profile_id,
+            r.other_profile_id,
+            r.reason,
+            r.detail,
+            r.first_event_id,
+            as_utc(r.first_occurred_at),
+            r.events,
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Unmerged:
+    """The two profiles an unmerge gave back."""
+
+    change_id: int
+    kept_profile_id: str
+    restored_profile_id: str
+
+
+def unmerge(connection: Connection, change_id: int, *, actor: str) -> Unmerged:
+    """Undoes a merge: keeps its two sides apart from now on and splits the profile back,
+    so events and traits are attributed to each side again. Logged as an `unmerged` change."""
+    lock_consumer(connection, CONSUMER_NAME)
+    row = connection.execute(
+        select(identity_changes).where(identity_changes.c.id == change_id)
+    ).first()
+    if row is None:
+        raise IdentityError("not_found", f"No identity change #{change_id}.")
+    if row.kind != "merged":
+        raise IdentityError("not_a_merge", f"Change #{change_id} is a {row.kind}, not a merge.")
+    if row.undone_by is not None:
+        raise IdentityError(
+            "already_undone", f"Merge #{change_id} was already undone by change #{row.undone_by}."
+        )
+    detail = orjson.loads(row.detail)
+    kept, merged = [int(i) for i in detail["kept"]], [int(i) for i in detail["merged"]]
+    now = utc_now()
+    connection.execute(
+        insert(identity_separations).values(
+            change_id=change_id,
+            left_ids=orjson.dumps(kept).decode(),
+            right_ids=orjson.dumps(merged).decode(),
+            created_at=now,
+        )
+    )
+    config = current_config(connection)
+    present = repo.identifiers_by_id(connection, kept + merged)
+    graph.recompute(
+        connection,
+        config,
+        list(present),
+        actor=actor,
+        rule=f"unmerge of merge #{change_id}",
+        restore={row.other_profile_id: [i for i in merged if i in present]},
+    )
+    after = repo.identifiers_by_id(connection, list(present))
+    restored = next((after[i].profile_id for i in merged if i in after), None)
+    kept_now = next((after[i].profile_id for i in kept if i in after), None)
+    result = connection.execute(
+        insert(identity_changes)
+        .values(
+            kind="unmerged",
+            profile_id=kept_now,
+            other_profile_id=restored,
+            identifier_id=row.identifier_id,
+            event_id=row.event_id,
+            rule=f"undo of merge #{change_id}",
+            detail=orjson.dumps({"merge": change_id, "kept": kept, "merged": merged}).decode(),
+            actor=actor,
+            created_at=now,
+        )
+        .returning(identity_changes.c.id)
+    ).scalar_one()
+    connection.execute(
+        update(identity_changes).where(identity_changes.c.id == change_id).values(undone_by=result)
+    )
+    return Unmerged(result, kept_now or "", restored or "")
+
+
+def configure(connection: Connection, text: str, *, name: str) -> int:
+    """Stores new identity settings (checked first); returns their version. Existing
+    profiles follow the new rules after `rebuild`."""
+    return store(connection, text, name=name)
+
+
+def rebuild(connection: Connection, *, downstream: Sequence[str] = (), actor: str) -> None:
+    """Forgets the graph and sets identity (and the consumers after it) back to the start of
+    the stream, so processing rebuilds every profile from the raw events. Identifier rows stay,
+    so profiles get their old ids back where they are the same people, and unmerges hold."""
+    lock_consumer(connection, CONSUMER_NAME)
+    for table in (
+        identity_observations,
+        identity_evidence,
+        identity_links,
+        identity_cooccurrence,
+        identity_conflicts,
+    ):
+        connection.execute(delete(table))
+    connection.execute(update(identifiers).values(profile_id=None, shared=False))
+    reset(connection, [CONSUMER_NAME, *downstream])
+    repo.log_changes(
+        connection,
+        [
+            {
+                "kind": "rebuild",
+                "rule": "every profile is rebuilt from the raw events",
+                "detail": "{}",
+                "actor": actor,
+                "created_at": utc_now(),
+            }
+        ],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """What the identity graph held about an erased person."""
+
+    identifiers: list[tuple[str, str]]
+    event_ids: list[int]
+
+
+def forget(connection: Connection, profile_id: str, *, actor: str) -> Forgotten:
+    """Erases a person from the identity graph: every identifier of the profile (anonymous ids
+    included) is deleted and only its keyed hash is kept, so events naming it are dropped when
+    they come again. Returns the identifiers and the ids of the events to erase."""
+    lock_consumer(connection, CONSUMER_NAME)
+    rows = repo.identifiers_of_profiles(connection, [profile_id])
+    if not rows:
+        raise IdentityError("not_found", f"No profile {profile_id}.")
+    ids = list(rows)
+    event_ids: set[int] = set()
+    for chunk in chunks(ids):
+        event_ids.update(
+            connection.execute(
+                select(identity_observations.c.event_id).where(
+                    identity_observations.c.identifier_id.in_(chunk)
+                )
+            ).scalars()
+        )
+    key = erasure_key(connection)
+    now = utc_now()
+    insert_ignoring_duplicates(
+        connection,
+        identity_erased,
+        [{"digest": digest(key, r.type, r.value), "erased_at": now} for r in rows.values()],
+    )
+    # Observations of other identifiers on these events go too (the events themselves go).
+    for chunk in chunks(sorted(event_ids)):
+        connection.execute(
+            delete(identity_observations).where(identity_observations.c.event_id.in_(chunk))
+        )
+        connection.execute(delete(identity_evidence).where(identity_evidence.c.event_id.in_(chunk)))
+    graph.forget_identifier_rows(connection, ids)
+    # The log keeps that a profile was erased, not who it was.
+    connection.execute(
+        update(identity_changes)
+        .where(
+            or_(
+                identity_changes.c.profile_id == profile_id,
+                identity_changes.c.other_profile_id == profile_id,
+            )
+        )
+        .values(detail="{}", identifier_id=None)
+    )
+    repo.retire(connection, {profile_id: None})
+    repo.log_changes(
+        connection,
+        [
+            {
+                "kind": "erased",
+                "profile_id": profile_id,
+                "rule": "privacy erasure",
+                "detail": orjson.dumps({"identifiers": len(rows), "events": len(event_ids)}).decode(),
+                "actor": actor,
+                "created_at": now,
+            }
+        ],
+    )
+    return Forgotten(sorted((r.type, r.value) for r in rows.values()), sorted(event_ids))
+
+
+def partition(connection: Connection) -> list[frozenset[tuple[str, str]]]:
+    """Every profile as the set of its identifiers (for checks and tests)."""
+    groups: dict[str, set[tuple[str, str]]] = {}
+    for row in connection.execute(
+        select(identifiers.c.type, identifiers.c.value, identifiers.c.profile_id).where(
+            identifiers.c.profile_id.is_not(None)
+        )
+    ):
+        groups.setdefault(row.profile_id, set()).add((row.type, row.value))
+    return [frozenset(g) for g in groups.values()]
+
+
+def summary(connection: Connection) -> dict[str, int]:
+    """Counts for status displays: profiles, identifiers, shared identifiers, merges, conflicts."""
+    from sqlalchemy import func
+
+    def count(statement: Any) -> int:
+        return int(connection.execute(statement).scalar() or 0)
+
+    return {
+        "profiles": count(select(func.count(func.distinct(identifiers.c.profile_id)))),
+        "identifiers": count(select(func.count()).select_from(identifiers)),
+        "shared_identifiers": count(
+            select(func.count()).select_from(identifiers).where(identifiers.c.shared.is_(True))
+        ),
+        "merges": count(
+            select(func.count())
+            .select_from(identity_changes)
+            .where(identity_changes.c.kind == "merged")
+        ),
+        "conflicts": count(select(func.count()).select_from(identity_conflicts)),
+    }
+
+
+def event_ids_of_profiles(profile_ids: Collection[str]) -> Select[Any]:
+    """A subquery of (event id, profile id) for every event attributed to these profiles
+    (re-attributing many profiles at once, as `event_ids_of` does for one)."""
+    return (
+        select(identity_observations.c.event_id, identifiers.c.profile_id)
+        .join(identifiers, identifiers.c.id == identity_observations.c.identifier_id)
+        .where(identifiers.c.profile_id.in_(list(profile_ids)))
+        .where(identity_observations.c.anchor.is_(True))
+    )
