@@ -5,7 +5,8 @@ events whose identifiers are all shared by a household are left out, as they bel
 person) and with the profile identity resolution attributed it to. Pairs of events in the
 same profile are the predicted links, pairs of the same person the true ones.
 
-    .venv/bin/python bench/identity_quality.py --db sqlite:///omnicx.db --truth demo-output/truth.jsonl
+    .venv/bin/python bench/identity_quality.py --db sqlite:///omnicx.db \
+        --truth demo-output/truth.jsonl
 """
 
 from __future__ import annotations

@@ -174,3 +174,26 @@ def test_lookup_errors_say_what_is_wrong(engine: Engine) -> None:
             with pytest.raises(service.IdentityError) as error:
                 service.lookup(connection, type_name, value)
             assert error.value.code == code, (type_name, value)
+
+
+def test_a_device_that_does_not_bridge_never_joins_two_known_people(engine: Engine) -> None:
+    configure(
+        engine,
+        "[identifiers.device_id]\nbridges = false\n[identifiers.anonymous_id]\nbridges = false\n",
+    )
+    ipad = ("device_id", "family-ipad")
+    phone = ("phone", "+31612345678")
+    feed(
+        engine,
+        [
+            sighting(1, 0, ipad, A1),  # anonymous use: fine
+            sighting(2, 1, ipad, U1),  # one parent logs in: the iPad joins them
+            sighting(3, 2, E1, phone),  # the other parent, known by e-mail and phone
+            sighting(4, 3, ipad, E1),  # types that e-mail on the iPad: refused
+        ],
+        batch=1,
+    )
+    assert partition(engine) == {frozenset({ipad, A1, U1}), frozenset({E1, phone})}
+    with engine.connect() as connection:
+        conflicts = service.conflicts_of(connection, service.lookup(connection, *E1))
+    assert {(c.identifier, c.reason) for c in conflicts} == {(ipad, "bridge")}

@@ -31,7 +31,9 @@ SETTINGS = [
     "[identifiers.anonymous_id]\nlimit = 1\n",
     "[identifiers.email]\nlimit = 1\n[identifiers.anonymous_id]\nlimit = 2\n",
     "[blocked]\nmax_people = 1\n",
+    "[identifiers.loyalty_card]\nlimit = 1\n[blocked]\nmax_people = 1\n",
     "[identifiers.anonymous_id]\nlimit = 1\nwindow_days = 1\n",
+    "[identifiers.device_id]\nbridges = false\n[identifiers.anonymous_id]\nbridges = false\n",
 ]
 
 events_strategy = st.lists(
@@ -51,20 +53,18 @@ def expected_partition(
 ) -> set[frozenset[Ident]]:
     """The rule replayed once over everything, with shared identifiers left out."""
     person_keys = {i for i in UNIVERSE if config.types[i[0]].is_person_key}
-    seen_with: dict[Ident, set[Ident]] = {}
+    seen_with: dict[tuple[Ident, str], set[Ident]] = {}
     for _, ids in events:
         for key in ids & person_keys:
             for other in ids - {key}:
-                seen_with.setdefault(other, set()).add(key)
-    shared = {i for i, keys in seen_with.items() if len(keys) > config.max_people}
+                seen_with.setdefault((other, key[0]), set()).add(key)
+    shared = {i for (i, _), keys in seen_with.items() if len(keys) > config.max_people}
     numbers = {ident: n for n, ident in enumerate(UNIVERSE)}
     first_seen: dict[Ident, datetime] = {}
     for minutes, ids in events:
         for ident in ids:
             first_seen[ident] = min(first_seen.get(ident, at(minutes)), at(minutes))
-    known = {
-        numbers[i]: Known(i[0], i[1], first_seen[i]) for i in first_seen if i not in shared
-    }
+    known = {numbers[i]: Known(i[0], i[1], first_seen[i]) for i in first_seen if i not in shared}
     evidence = [
         Evidence(at(minutes), order, order, tuple(numbers[i] for i in ids))
         for order, (minutes, ids) in enumerate(events)

@@ -16,6 +16,18 @@ from omnicx.identity.settings_store import current_document
 DEMO_IDENTITY_SETTINGS = """\
 # Identity settings of the Kervan demo (docs/identity.md explains every key).
 
+# Households share mailboxes, loyalty cards and tablets: an identifier seen with two web
+# accounts or two CRM customers is shared and links nothing, and a device or browser id
+# never joins two people who are both known by a stronger identifier.
+[blocked]
+max_people = 1
+
+[identifiers.device_id]
+bridges = false
+
+[identifiers.anonymous_id]
+bridges = false
+
 [identifiers.crm_id]
 normalise = "upper"
 limit = 1

@@ -89,6 +89,9 @@ class IdentifierType:
     """How many values of this type one profile may hold."""
     window_days: int | None = None
     """When set, the limit counts only values first seen within this many days of each other."""
+    bridges: bool = True
+    """False: this identifier may join a profile, but never join two profiles that each hold
+    an identifier of a bridging type (a family iPad's device id between two known people)."""
 
     @property
     def is_person_key(self) -> bool:
@@ -118,7 +121,8 @@ class IdentityConfig:
     blocked_values: frozenset[str] = frozenset(DEFAULT_BLOCKED_VALUES)
     blocked_patterns: tuple[str, ...] = (ZERO_OR_DASH,)
     max_people: int = DEFAULT_MAX_PEOPLE
-    """An identifier seen with more person keys (userIds, ...) than this is shared: it links nothing."""
+    """An identifier seen with more values than this of one person-key type (a type limited to
+    one value per profile, such as userId) is shared: it links nothing."""
 
     def rank(self, type_name: str) -> int:
         """The type's place in the priority order (lower merges first)."""
@@ -182,8 +186,8 @@ def _parse_types(name: str, raw: Any) -> dict[str, IdentifierType]:
         if not _TYPE_NAME.match(type_name):
             raise _fail(name, key, "a type name is lower-case letters, digits and _")
         if not isinstance(spec, dict):
-            raise _fail(name, key, "expected a table with normalise, limit, window_days")
-        unknown = set(spec) - {"normalise", "limit", "window_days"}
+            raise _fail(name, key, "expected a table with normalise, limit, window_days, bridges")
+        unknown = set(spec) - {"normalise", "limit", "window_days", "bridges"}
         if unknown:
             raise _fail(name, f"{key}.{sorted(unknown)[0]}", "unknown setting")
         base = types.get(type_name, IdentifierType(type_name, "exact", DEFAULT_LIMIT))
@@ -194,7 +198,10 @@ def _parse_types(name: str, raw: Any) -> dict[str, IdentifierType]:
         window = spec.get("window_days", base.window_days)
         if window is not None:
             window = _int(name, f"{key}.window_days", window, minimum=1)
-        types[type_name] = IdentifierType(type_name, normaliser, limit, window)
+        bridges = spec.get("bridges", base.bridges)
+        if not isinstance(bridges, bool):
+            raise _fail(name, f"{key}.bridges", f"expected true or false, got {bridges!r}")
+        types[type_name] = IdentifierType(type_name, normaliser, limit, window, bridges)
     return types
 
 
@@ -287,7 +294,9 @@ def parse_config(document: Mapping[str, Any], *, name: str = "identity settings"
         try:
             re.compile(pattern)
         except re.error as exc:
-            raise _fail(name, "blocked.patterns", f"{pattern!r} is not a regular expression: {exc}")
+            raise _fail(
+                name, "blocked.patterns", f"{pattern!r} is not a regular expression: {exc}"
+            ) from None
     max_people = _int(
         name, "blocked.max_people", blocked.get("max_people", DEFAULT_MAX_PEOPLE), minimum=1
     )

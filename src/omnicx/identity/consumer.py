@@ -72,7 +72,10 @@ class IdentityResolution:
 
 def drop_erased(connection: Connection, sightings: list[graph.Sighting]) -> list[graph.Sighting]:
     """Deletes events that name an erased person (an SDK retry, a re-import) and drops them."""
-    if not sightings or not connection.execute(select(exists().select_from(identity_erased))).scalar():
+    if (
+        not sightings
+        or not connection.execute(select(exists().select_from(identity_erased))).scalar()
+    ):
         return sightings
     key = erasure_key(connection)
     digests = {(t, v): digest(key, t, v) for s in sightings for t, v in s.identifiers}

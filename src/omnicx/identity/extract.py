@@ -30,7 +30,9 @@ class Extracted:
 def _at(message: Mapping[str, Any], path: tuple[str, ...]) -> object:
     node: object = message
     for part in path:
-        if not isinstance(node, Mapping):
+        # Messages are decoded JSON: plain dicts (an exact type check is much cheaper than
+        # isinstance against Mapping on this hot path).
+        if type(node) is not dict:
             return None
         node = node.get(part)
     return node
@@ -75,7 +77,10 @@ class Extractor:
         region: str | None = None
         region_known = False
         for path, kind in self._source(source_name):
-            raw = _at(message, path)
+            top = message.get(path[0])
+            if top is None:
+                continue
+            raw = top if len(path) == 1 else _at(top, path[1:])
             if raw is None or raw == "":
                 continue
             type_ = self.config.types[kind]

@@ -106,7 +106,7 @@ def observe(
     seeds = _update_seen(connection, config, stored, first_seen, last_seen, set(new_keys))
 
     ids_of = [tuple(stored[k].id for k in s.identifiers) for s in sightings]
-    _record_observations(connection, sightings, ids_of, stored)
+    _record_observations(connection, config, sightings, ids_of, stored)
     newly_shared = _update_sharing(connection, config, sightings, ids_of, stored)
     report.newly_shared = len(newly_shared)
     seeds |= newly_shared
@@ -195,19 +195,26 @@ def _update_seen(
     return replay
 
 
+def set_key(identifier_ids: Iterable[int]) -> int:
+    """A number naming a set of identifiers (the same whatever their order)."""
+    text = ",".join(str(i) for i in sorted(identifier_ids))
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") >> 1
+
+
 def _record_observations(
     connection: Connection,
+    config: IdentityConfig,
     sightings: Sequence[Sighting],
     ids_of: Sequence[tuple[int, ...]],
     stored: Mapping[Identifier, repo.IdentifierRow],
 ) -> None:
     observations: list[dict[str, object]] = []
-    evidence: list[dict[str, object]] = []
+    earliest: dict[int, tuple[tuple[datetime, int], Sighting, tuple[int, ...]]] = {}
+    every: list[tuple[int, Sighting, tuple[int, ...]]] = []
     for sighting, ids in zip(sightings, ids_of, strict=True):
-        anchor = next(
-            (stored[k].id for k in sighting.identifiers if not stored[k].shared),
-            ids[0] if ids else None,
-        )
+        anchor = next((stored[k].id for k in sighting.identifiers if not stored[k].shared), None)
+        if anchor is None and ids:
+            anchor = ids[0]
         for identifier in ids:
             observations.append(
                 {
@@ -217,18 +224,52 @@ def _record_observations(
                     "anchor": identifier == anchor,
                 }
             )
-            if len(ids) > 1:
-                evidence.append(
-                    {
-                        "event_id": sighting.event_id,
-                        "identifier_id": identifier,
-                        "occurred_at": sighting.occurred_at,
-                        "order_key": sighting.order_key,
-                    }
-                )
+        if len(ids) > 1:
+            key = set_key(ids)
+            position = (sighting.occurred_at, sighting.order_key)
+            every.append((key, sighting, ids))
+            if key not in earliest or position < earliest[key][0]:
+                earliest[key] = (position, sighting, ids)
     # Ignoring duplicates makes replaying a batch after a crash harmless.
     insert_ignoring_duplicates(connection, identity_observations, observations)
-    insert_ignoring_duplicates(connection, identity_evidence, evidence)
+    # A windowed limit may refuse a set once and accept it later: then keep every event.
+    chosen = every if config.has_windows else _earliest_new_sets(connection, earliest)
+    insert_ignoring_duplicates(
+        connection,
+        identity_evidence,
+        [
+            {
+                "event_id": sighting.event_id,
+                "identifier_id": identifier,
+                "set_key": key,
+                "occurred_at": sighting.occurred_at,
+                "order_key": sighting.order_key,
+            }
+            for key, sighting, ids in chosen
+            for identifier in ids
+        ],
+    )
+
+
+def _earliest_new_sets(
+    connection: Connection,
+    earliest: Mapping[int, tuple[tuple[datetime, int], Sighting, tuple[int, ...]]],
+) -> list[tuple[int, Sighting, tuple[int, ...]]]:
+    """The batch's sets of identifiers that are new, or seen earlier than the evidence says
+    (the later event they replace is dropped from the evidence)."""
+    stored = repo.evidence_positions(connection, list(earliest))
+    chosen: list[tuple[int, Sighting, tuple[int, ...]]] = []
+    replaced: list[int] = []
+    for key, (position, sighting, ids) in earliest.items():
+        known = stored.get(key)
+        if known is None:
+            chosen.append((key, sighting, ids))
+        elif position < known[1]:
+            replaced.append(key)
+            chosen.append((key, sighting, ids))
+    if replaced:
+        repo.drop_evidence_sets(connection, replaced)
+    return chosen
 
 
 def _update_sharing(
@@ -314,7 +355,7 @@ def component_of(connection: Connection, seeds: Collection[int]) -> dict[int, re
     frontier = {i for i, r in members.items() if not r.shared}
     seen_events: set[int] = set()
     while frontier:
-        profiles = {members[i].profile_id for i in frontier if members[i].profile_id}
+        profiles = {p for i in frontier if (p := members[i].profile_id)}
         additions = repo.identifiers_of_profiles(connection, profiles) if profiles else {}
         events = repo.evidence_events_of(connection, frontier) - seen_events
         seen_events |= events
@@ -369,13 +410,13 @@ def _choose_ids(
     """A profile id per new profile: the one most of its identifiers had, else the first id
     most of them were given (an unmerge gets its old id back), else a new one."""
     order = sorted(range(len(profiles)), key=lambda n: (-len(profiles[n]), min(profiles[n])))
-    created = repo.created_at(connection, {r.profile_id for r in members.values() if r.profile_id})
+    created = repo.created_at(connection, {p for r in members.values() if (p := r.profile_id)})
     chosen: dict[int, str] = {}
     used: set[str] = set()
     for n in order:
         group = profiles[n]
         wanted = [p for p, ids in restore.items() if len(group & set(ids)) * 2 > len(ids)]
-        current = Counter(members[i].profile_id for i in group if members[i].profile_id)
+        current: Counter[str] = Counter(p for i in group if (p := members[i].profile_id))
         # The id most of the identifiers have; between equals, the oldest profile's.
         candidates = [p for p in wanted if p not in used] or [
             p
@@ -385,9 +426,7 @@ def _choose_ids(
         if candidates:
             chosen[n] = candidates[0]
         else:
-            origins = Counter(
-                members[i].origin_profile_id for i in group if members[i].origin_profile_id
-            )
+            origins: Counter[str] = Counter(p for i in group if (p := members[i].origin_profile_id))
             taken = repo.active_profile_ids(connection, list(origins)) if origins else set()
             free = [
                 p
@@ -437,13 +476,13 @@ def _write(
     for old in old_profiles - new_profiles:
         into = Counter(profile_of[i] for i, r in members.items() if r.profile_id == old)
         retired[old] = max(into, key=lambda p: (into[p], p or "")) if into else None
-    repo.retire(connection, {p: q for p, q in retired.items()})
+    repo.retire(connection, retired)
 
     links_by_profile: dict[str, list[Link]] = {}
     for link in resolution.links:
-        profile = profile_of[link.anchor]
-        assert profile is not None
-        links_by_profile.setdefault(profile, []).append(link)
+        owner = profile_of[link.anchor]
+        assert owner is not None
+        links_by_profile.setdefault(owner, []).append(link)
     repo.replace_links(
         connection,
         list(members),
@@ -565,7 +604,7 @@ def _conflict_rows(
         key = (conflict.identifier_id, profile_of.get(conflict.anchor), conflict.reason)
         grouped.setdefault(key, []).append(conflict)
     now = utc_now()
-    rows = []
+    rows: list[dict[str, object]] = []
     for (identifier, profile, reason), items in grouped.items():
         first = items[0]
         rows.append(

@@ -164,16 +164,19 @@ def linked_until(
 
 
 def shared_among(connection: Connection, identifier_ids: Collection[int], limit: int) -> set[int]:
-    """Those identifiers seen with more than `limit` person keys."""
+    """Those identifiers seen with more than `limit` values of one person-key type (more than
+    `limit` userIds, say: so many people cannot all be one)."""
     from sqlalchemy import func
 
+    key = identifiers.alias("person_key")
     found: set[int] = set()
     for chunk in chunks(list(identifier_ids)):
         found.update(
             connection.execute(
                 select(identity_cooccurrence.c.identifier_id)
+                .join(key, key.c.id == identity_cooccurrence.c.person_key_id)
                 .where(identity_cooccurrence.c.identifier_id.in_(chunk))
-                .group_by(identity_cooccurrence.c.identifier_id)
+                .group_by(identity_cooccurrence.c.identifier_id, key.c.type)
                 .having(func.count() > limit)
             ).scalars()
         )
@@ -357,3 +360,31 @@ def created_at(connection: Connection, profile_ids: Collection[str]) -> dict[str
         ):
             found[r.id] = as_utc(r.created_at)
     return found
+
+
+def evidence_positions(
+    connection: Connection, set_keys: Collection[int]
+) -> dict[int, tuple[int, tuple[datetime, int]]]:
+    """For each stored set of identifiers: its event and position in the replay order."""
+    found: dict[int, tuple[int, tuple[datetime, int]]] = {}
+    for chunk in chunks(list(set_keys)):
+        for r in connection.execute(
+            select(
+                identity_evidence.c.set_key,
+                identity_evidence.c.event_id,
+                identity_evidence.c.occurred_at,
+                identity_evidence.c.order_key,
+            )
+            .where(identity_evidence.c.set_key.in_(chunk))
+            .distinct()
+        ):
+            position = (as_utc(r.occurred_at), r.order_key)
+            if r.set_key not in found or position < found[r.set_key][1]:
+                found[r.set_key] = (r.event_id, position)
+    return found
+
+
+def drop_evidence_sets(connection: Connection, set_keys: Collection[int]) -> None:
+    """Forgets the stored events of these sets of identifiers (an earlier one replaces them)."""
+    for chunk in chunks(list(set_keys)):
+        connection.execute(delete(identity_evidence).where(identity_evidence.c.set_key.in_(chunk)))

@@ -76,7 +76,7 @@ class Conflict:
     anchor: int
     """The identifier (highest priority in the event) whose profile it would have joined."""
     reason: str
-    """`limit` or `separated`."""
+    """`limit`, `separated` or `bridge`."""
     detail: str
 
 
@@ -132,8 +132,9 @@ class _Resolver:
             parent[identifier], identifier = root, parent[identifier]
         return root
 
-    def refusal(self, a: _Cluster, b: _Cluster, at: datetime) -> tuple[str, str] | None:
-        """Why clusters a and b may not form one profile, or None when they may."""
+    def refusal(self, a: _Cluster, b: _Cluster, at: datetime, via: str) -> tuple[str, str] | None:
+        """Why clusters a and b may not form one profile (joined through an identifier of
+        type `via`), or None when they may."""
         for type_name in a.by_type.keys() & b.by_type.keys():
             rule = self.config.types[type_name]
             seen = a.by_type[type_name] + b.by_type[type_name]
@@ -146,7 +147,12 @@ class _Resolver:
         for separation, side in a.sides:
             if (separation, 1 - side) in b.sides:
                 return "separated", f"kept apart by unmerge #{separation}"
+        if not self.config.types[via].bridges and self._known_person(a) and self._known_person(b):
+            return "bridge", f"{via} does not join two profiles that both hold known identifiers"
         return None
+
+    def _known_person(self, cluster: _Cluster) -> bool:
+        return any(self.config.types[t].bridges for t in cluster.by_type)
 
     def union(self, a: int, b: int) -> int:
         big, small = (
@@ -171,7 +177,12 @@ class _Resolver:
             root = self.find(identifier)
             if root == acc:
                 continue
-            refused = self.refusal(self.clusters[acc], self.clusters[root], evidence.occurred_at)
+            refused = self.refusal(
+                self.clusters[acc],
+                self.clusters[root],
+                evidence.occurred_at,
+                self.known[identifier].type,
+            )
             if refused is not None:
                 resolution.conflicts.append(
                     Conflict(

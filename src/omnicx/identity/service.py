@@ -96,14 +96,18 @@ def normalise_identifier(config: IdentityConfig, type_name: str, value: str) -> 
     kind = config.types.get(type_name)
     if kind is None:
         known = ", ".join(sorted(config.types))
-        raise IdentityError("unknown_type", f"Unknown identifier type {type_name!r}; known: {known}.")
+        raise IdentityError(
+            "unknown_type", f"Unknown identifier type {type_name!r}; known: {known}."
+        )
     normalised = normalise(kind.normaliser, value, config.phone_region)
     if normalised is None:
         raise IdentityError(
             "invalid_value", f"{value!r} is not a usable {type_name} ({kind.normaliser} form)."
         )
     if ValueFilter(config).blocked(normalised):
-        raise IdentityError("blocked_value", f"{value!r} is a blocked {type_name}: it links nobody.")
+        raise IdentityError(
+            "blocked_value", f"{value!r} is a blocked {type_name}: it links nobody."
+        )
     return type_name, normalised
 
 
@@ -435,7 +439,9 @@ def forget(connection: Connection, profile_id: str, *, actor: str) -> Forgotten:
                 "kind": "erased",
                 "profile_id": profile_id,
                 "rule": "privacy erasure",
-                "detail": orjson.dumps({"identifiers": len(rows), "events": len(event_ids)}).decode(),
+                "detail": orjson.dumps(
+                    {"identifiers": len(rows), "events": len(event_ids)}
+                ).decode(),
                 "actor": actor,
                 "created_at": now,
             }
@@ -487,3 +493,20 @@ def event_ids_of_profiles(profile_ids: Collection[str]) -> Select[Any]:
         .where(identifiers.c.profile_id.in_(list(profile_ids)))
         .where(identity_observations.c.anchor.is_(True))
     )
+
+
+def events_naming_profile(connection: Connection, profile_id: str) -> dict[int, str | None]:
+    """Every event that carried one of the profile's identifiers (as its anchor or not), with
+    the profile it is attributed to now (None: nobody); what an erasure takes away."""
+    ids = list(repo.identifiers_of_profiles(connection, [profile_id]))
+    event_ids: set[int] = set()
+    for chunk in chunks(ids):
+        event_ids.update(
+            connection.execute(
+                select(identity_observations.c.event_id).where(
+                    identity_observations.c.identifier_id.in_(chunk)
+                )
+            ).scalars()
+        )
+    attributed = profiles_of_events(connection, sorted(event_ids))
+    return {event_id: attributed.get(event_id) for event_id in sorted(event_ids)}

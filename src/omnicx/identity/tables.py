@@ -76,15 +76,19 @@ identity_observations = Table(
 
 # The evidence: events that carried two or more identifiers, one row per identifier.
 # `order_key` breaks ties between events at the same instant by their content (source and
-# messageId), so the replay order never depends on arrival order.
+# messageId), so the replay order never depends on arrival order. Without windowed limits only
+# the earliest event of each distinct set of identifiers (`set_key`) is kept: a later event
+# with the same set can never change the outcome (see graph.py).
 identity_evidence = Table(
     "identity_evidence",
     metadata,
     Column("event_id", BigInteger, primary_key=True),
     Column("identifier_id", BigInteger, primary_key=True),
+    Column("set_key", BigInteger, nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("order_key", BigInteger, nullable=False),
     Index("ix_identity_evidence_identifier", "identifier_id"),
+    Index("ix_identity_evidence_set", "set_key"),
 )
 
 # The joins that hold each profile together (a spanning tree of its identifiers).

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -120,12 +119,14 @@ def upgrade() -> None:
         "identity_evidence",
         sa.Column("event_id", sa.BigInteger(), nullable=False),
         sa.Column("identifier_id", sa.BigInteger(), nullable=False),
+        sa.Column("set_key", sa.BigInteger(), nullable=False),
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("order_key", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("event_id", "identifier_id", name=op.f("pk_identity_evidence")),
     )
     with op.batch_alter_table("identity_evidence", schema=None) as batch_op:
         batch_op.create_index("ix_identity_evidence_identifier", ["identifier_id"], unique=False)
+        batch_op.create_index("ix_identity_evidence_set", ["set_key"], unique=False)
 
     op.create_table(
         "identity_links",
@@ -225,6 +226,7 @@ def downgrade() -> None:
 
     op.drop_table("identity_links")
     with op.batch_alter_table("identity_evidence", schema=None) as batch_op:
+        batch_op.drop_index("ix_identity_evidence_set")
         batch_op.drop_index("ix_identity_evidence_identifier")
 
     op.drop_table("identity_evidence")
