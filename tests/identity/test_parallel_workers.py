@@ -133,7 +133,7 @@ def test_three_workers_on_shuffled_events_give_the_in_order_profiles(
                             "/v1/batch", json={"batch": batch}, headers=basic(keys[source])
                         )
                         assert answer.status_code == 200, answer.text
-                time.sleep(0.02)  # let workers interleave with intake
+                time.sleep(0.25)  # workers poll every second: let them interleave
         deadline = time.monotonic() + 120
         while any(lag(engine, stream_consumers()).values()):
             assert time.monotonic() < deadline, lag(engine, stream_consumers())
