@@ -43,7 +43,7 @@ def _people_messages(rng: random.Random, people: int) -> list[tuple[str, dict[st
         messages.append((source, {"messageId": f"m-{serial}", "timestamp": stamp, **fields}))
 
     for person in range(people):
-        family_mail = f"family{person // 2}@example.org" if person % 5 == 0 else None
+        family_mail = f"family{person // 2}@example.org" if (person // 2) % 5 == 0 else None
         mail = family_mail or f"p{person}@example.org"
         browsers = [f"a-{person}-{n}" for n in range(rng.randint(1, 3))]
         for browser in browsers:
@@ -100,6 +100,15 @@ def _expected(
     return {frozenset(names[n] for n in group) for group in resolution.profiles}
 
 
+def _wait_for_workers(engine: Engine, workers: list[subprocess.Popen[str]]) -> None:
+    """Until the workers have processed everything stored so far."""
+    deadline = time.monotonic() + 120
+    while any(lag(engine, stream_consumers()).values()):
+        assert time.monotonic() < deadline, lag(engine, stream_consumers())
+        assert all(w.poll() is None for w in workers), "a worker died"
+        time.sleep(0.1)
+
+
 def test_three_workers_on_shuffled_events_give_the_in_order_profiles(
     engine: Engine, database_url: str
 ) -> None:
@@ -133,12 +142,10 @@ def test_three_workers_on_shuffled_events_give_the_in_order_profiles(
                             "/v1/batch", json={"batch": batch}, headers=basic(keys[source])
                         )
                         assert answer.status_code == 200, answer.text
+                if start == 0:
+                    _wait_for_workers(engine, workers)
                 time.sleep(0.25)  # workers poll every second: let them interleave
-        deadline = time.monotonic() + 120
-        while any(lag(engine, stream_consumers()).values()):
-            assert time.monotonic() < deadline, lag(engine, stream_consumers())
-            assert all(w.poll() is None for w in workers), "a worker died"
-            time.sleep(0.2)
+        _wait_for_workers(engine, workers)
     finally:
         for worker in workers:
             worker.terminate()
