@@ -52,47 +52,79 @@ def _region_hint(message: Mapping[str, Any]) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Field:
+    top: str
+    rest: tuple[str, ...]
+    kind: str
+    normaliser: str
+    rank: tuple[int, str]
+
+
 class Extractor:
     """Extracts normalised identifiers from messages; one per configuration, reused."""
 
     def __init__(self, config: IdentityConfig) -> None:
         self.config = config
         self._filter = ValueFilter(config)
-        self._rules: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {}
+        self._fields: dict[str, tuple[_Field, ...]] = {}
         self._regions: dict[str, str | None] = {}
+        self._blocked: dict[str, bool] = {}
 
-    def _source(self, source_name: str) -> tuple[tuple[tuple[str, ...], str], ...]:
-        rules = self._rules.get(source_name)
-        if rules is None:
-            source_rules: SourceRules = self.config.rules_for(source_name)
-            rules = tuple((tuple(p.split(".")), kind) for p, kind in source_rules.fields)
-            self._rules[source_name] = rules
-            self._regions[source_name] = source_rules.phone_region
-        return rules
+    def _source(self, source_name: str) -> tuple[_Field, ...]:
+        fields = self._fields.get(source_name)
+        if fields is None:
+            rules: SourceRules = self.config.rules_for(source_name)
+            fields = tuple(
+                _Field(
+                    path.split(".")[0],
+                    tuple(path.split(".")[1:]),
+                    kind,
+                    self.config.types[kind].normaliser,
+                    (self.config.rank(kind), kind),
+                )
+                for path, kind in rules.fields
+            )
+            self._fields[source_name] = fields
+            self._regions[source_name] = rules.phone_region
+        return fields
+
+    def _is_blocked(self, value: str) -> bool:
+        known = self._blocked.get(value)
+        if known is None:
+            known = self._filter.blocked(value)
+            if len(self._blocked) > 100_000:
+                self._blocked.clear()
+            self._blocked[value] = known
+        return known
 
     def extract(self, message: Mapping[str, Any], source_name: str) -> Extracted:
         """The message's identifiers, normalised, deduplicated, blocked values removed."""
-        found: dict[Identifier, None] = {}
+        found: dict[Identifier, tuple[int, str]] = {}
         blocked = invalid = 0
         region: str | None = None
         region_known = False
-        for path, kind in self._source(source_name):
-            top = message.get(path[0])
-            if top is None:
+        for field in self._source(source_name):
+            raw = message.get(field.top)
+            if raw is None:
                 continue
-            raw = top if len(path) == 1 else _at(top, path[1:])
-            if raw is None or raw == "":
+            if field.rest:
+                raw = _at(raw, field.rest)
+                if raw is None:
+                    continue
+            if raw == "":
                 continue
-            type_ = self.config.types[kind]
-            if type_.normaliser == "phone" and not region_known:
+            if field.normaliser == "phone" and not region_known:
                 region = _region_hint(message) or self._regions[source_name]
                 region_known = True
-            value = normalise(type_.normaliser, raw, region)
+            value = normalise(field.normaliser, raw, region)
             if value is None:
                 invalid += 1
-            elif self._filter.blocked(value):
+            elif self._is_blocked(value):
                 blocked += 1
             else:
-                found[(kind, value)] = None
-        ordered = sorted(found, key=lambda i: (self.config.rank(i[0]), i[0], i[1]))
+                found[(field.kind, value)] = field.rank
+        if len(found) < 2:
+            return Extracted(tuple(found), blocked, invalid)
+        ordered = sorted(found, key=lambda i: (found[i], i[1]))
         return Extracted(tuple(ordered), blocked, invalid)

@@ -220,7 +220,6 @@ def _record_observations(
                 {
                     "identifier_id": identifier,
                     "event_id": sighting.event_id,
-                    "occurred_at": sighting.occurred_at,
                     "anchor": identifier == anchor,
                 }
             )

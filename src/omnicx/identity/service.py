@@ -244,18 +244,7 @@ def changes_since(connection: Connection, after: int, *, limit: int = 1000) -> l
     return [_change(r, names) for r in rows]
 
 
-def conflicts_of(connection: Connection, profile_id: str) -> list[ConflictView]:
-    """Joins a rule refused that involve the profile."""
-    rows = connection.execute(
-        select(identity_conflicts)
-        .where(
-            or_(
-                identity_conflicts.c.profile_id == profile_id,
-                identity_conflicts.c.other_profile_id == profile_id,
-            )
-        )
-        .order_by(identity_conflicts.c.first_occurred_at)
-    ).all()
+def _conflict_views(connection: Connection, rows: Sequence[Any]) -> list[ConflictView]:
     names = _identifier_pairs(
         connection, {r.identifier_id for r in rows} | {r.anchor_id for r in rows}
     )
@@ -274,6 +263,31 @@ def conflicts_of(connection: Connection, profile_id: str) -> list[ConflictView]:
         )
         for r in rows
     ]
+
+
+def conflicts_of(connection: Connection, profile_id: str) -> list[ConflictView]:
+    """Joins a rule refused that involve the profile."""
+    rows = connection.execute(
+        select(identity_conflicts)
+        .where(
+            or_(
+                identity_conflicts.c.profile_id == profile_id,
+                identity_conflicts.c.other_profile_id == profile_id,
+            )
+        )
+        .order_by(identity_conflicts.c.first_occurred_at)
+    ).all()
+    return _conflict_views(connection, rows)
+
+
+def conflicts(connection: Connection, *, limit: int = 100) -> list[ConflictView]:
+    """Every profile's refused joins, newest first."""
+    rows = connection.execute(
+        select(identity_conflicts)
+        .order_by(identity_conflicts.c.first_occurred_at.desc(), identity_conflicts.c.id.desc())
+        .limit(limit)
+    ).all()
+    return _conflict_views(connection, rows)
 
 
 @dataclass(frozen=True, slots=True)

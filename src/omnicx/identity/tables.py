@@ -69,7 +69,6 @@ identity_observations = Table(
     metadata,
     Column("identifier_id", BigInteger, primary_key=True),
     Column("event_id", BigInteger, primary_key=True),
-    Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("anchor", Boolean, nullable=False),
     Index("ix_identity_observations_event", "event_id"),
 )

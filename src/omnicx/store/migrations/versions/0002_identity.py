@@ -159,7 +159,6 @@ def upgrade() -> None:
         "identity_observations",
         sa.Column("identifier_id", sa.BigInteger(), nullable=False),
         sa.Column("event_id", sa.BigInteger(), nullable=False),
-        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("anchor", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("identifier_id", "event_id", name=op.f("pk_identity_observations")),
     )
