@@ -30,7 +30,7 @@ from omnicx.identity.tables import (
     identity_evidence,
     identity_observations,
 )
-from omnicx.store.bulk import chunks, insert_ignoring_duplicates
+from omnicx.store.bulk import chunks, insert_ignoring_duplicates, update_by_key
 from omnicx.store.clock import utc_now
 
 
@@ -161,37 +161,23 @@ def _update_seen(
         if key in new_keys:
             continue
         if first_seen[key] < row.first_seen_at:
-            earlier.append({"identifier": row.id, "at": first_seen[key]})
+            earlier.append({"id": row.id, "first_seen_at": first_seen[key]})
             row.first_seen_at = first_seen[key]
             if config.types[row.type].window_days:
                 replay.add(row.id)
-    from sqlalchemy import bindparam
-
-    if earlier:
-        connection.execute(
-            update(identifiers)
-            .where(identifiers.c.id == bindparam("identifier"))
-            .values(first_seen_at=bindparam("at")),
-            earlier,
-        )
-    # last_seen only moves forward; write it once per identifier per batch.
-    later = [
-        {"identifier": stored[k].id, "at": at} for k, at in last_seen.items() if k not in new_keys
-    ]
-    if later:
-        from sqlalchemy import case
-
-        connection.execute(
-            update(identifiers)
-            .where(identifiers.c.id == bindparam("identifier"))
-            .values(
-                last_seen_at=case(
-                    (identifiers.c.last_seen_at < bindparam("at"), bindparam("at")),
-                    else_=identifiers.c.last_seen_at,
-                )
-            ),
-            later,
-        )
+    update_by_key(connection, identifiers, "id", earlier)
+    # last_seen only moves forward; written once per identifier per batch.
+    update_by_key(
+        connection,
+        identifiers,
+        "id",
+        [
+            {"id": stored[k].id, "last_seen_at": at}
+            for k, at in last_seen.items()
+            if k not in new_keys
+        ],
+        keep_greatest=["last_seen_at"],
+    )
     return replay
 
 
@@ -410,6 +396,8 @@ def _choose_ids(
     most of them were given (an unmerge gets its old id back), else a new one."""
     order = sorted(range(len(profiles)), key=lambda n: (-len(profiles[n]), min(profiles[n])))
     created = repo.created_at(connection, {p for r in members.values() if (p := r.profile_id)})
+    all_origins = {p for r in members.values() if (p := r.origin_profile_id)}
+    taken = repo.active_profile_ids(connection, all_origins) if all_origins else set()
     chosen: dict[int, str] = {}
     used: set[str] = set()
     for n in order:
@@ -426,7 +414,6 @@ def _choose_ids(
             chosen[n] = candidates[0]
         else:
             origins: Counter[str] = Counter(p for i in group if (p := members[i].origin_profile_id))
-            taken = repo.active_profile_ids(connection, list(origins)) if origins else set()
             free = [
                 p
                 for p, _ in sorted(origins.items(), key=lambda kv: (-kv[1], kv[0]))

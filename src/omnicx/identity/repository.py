@@ -21,7 +21,7 @@ from omnicx.identity.tables import (
     identity_profiles,
     identity_separations,
 )
-from omnicx.store.bulk import chunks
+from omnicx.store.bulk import chunks, update_by_key
 from omnicx.store.clock import as_utc, utc_now
 
 
@@ -217,14 +217,12 @@ def assign(connection: Connection, assignments: Sequence[tuple[int, str | None]]
     """Moves identifiers to profiles (and records a first profile where none was)."""
     if not assignments:
         return
-    connection.execute(
-        update(identifiers)
-        .where(identifiers.c.id == bindparam("identifier"))
-        .values(profile_id=bindparam("profile")),
-        [{"identifier": i, "profile": p} for i, p in assignments],
+    update_by_key(
+        connection, identifiers, "id", [{"id": i, "profile_id": p} for i, p in assignments]
     )
     first = [{"identifier": i, "profile": p} for i, p in assignments if p is not None]
     if first:
+        # Only where none was recorded: a rare write (new identifiers), kept simple.
         connection.execute(
             update(identifiers)
             .where(identifiers.c.id == bindparam("identifier"))
@@ -285,20 +283,17 @@ def set_linked_until(
     if not positions:
         return
     now = utc_now()
-    connection.execute(
-        update(identity_profiles)
-        .where(identity_profiles.c.id == bindparam("profile"))
-        .values(
-            linked_until_at=bindparam("at"),
-            linked_until_key=bindparam("key"),
-            updated_at=now,
-            merged_into=None,
-        ),
+    update_by_key(
+        connection,
+        identity_profiles,
+        "id",
         [
             {
-                "profile": profile,
-                "at": position[0] if position else None,
-                "key": position[1] if position else None,
+                "id": profile,
+                "linked_until_at": position[0] if position else None,
+                "linked_until_key": position[1] if position else None,
+                "updated_at": now,
+                "merged_into": None,
             }
             for profile, position in positions.items()
         ],
@@ -309,11 +304,12 @@ def retire(connection: Connection, retired: dict[str, str | None]) -> None:
     """Marks profile ids as merged into another (or gone, when None)."""
     if not retired:
         return
-    connection.execute(
-        update(identity_profiles)
-        .where(identity_profiles.c.id == bindparam("profile"))
-        .values(merged_into=bindparam("into"), updated_at=utc_now()),
-        [{"profile": p, "into": into} for p, into in retired.items()],
+    now = utc_now()
+    update_by_key(
+        connection,
+        identity_profiles,
+        "id",
+        [{"id": p, "merged_into": into, "updated_at": now} for p, into in retired.items()],
     )
 
 

@@ -6,9 +6,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Column, Connection, Table, bindparam, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 T = TypeVar("T")
 
@@ -31,8 +30,69 @@ def insert_ignoring_duplicates(
     if connection.dialect.name == "sqlite":
         _sqlite_insert_or_ignore(connection, table, rows)
         return
-    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    connection.execute(insert(table).on_conflict_do_nothing(), list(rows))
+    # One statement over arrays (unnest): psycopg's executemany would send a row at a time,
+    # and a multi-row VALUES costs more to compile than to run.
+    columns = list(rows[0])
+    casts = ", ".join(
+        f"CAST(%({c})s AS {table.c[c].type.compile(connection.dialect)}[])" for c in columns
+    )
+    names = ", ".join(f'"{c}"' for c in columns)
+    statement = (
+        f'INSERT INTO "{table.name}" ({names}) SELECT * FROM unnest({casts}) ON CONFLICT DO NOTHING'
+    )
+    connection.exec_driver_sql(statement, {c: [row[c] for row in rows] for c in columns})
+
+
+def update_by_key(
+    connection: Connection,
+    table: Table,
+    key: str,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    keep_greatest: Sequence[str] = (),
+) -> None:
+    """Sets columns of many rows at once, each row found by its `key` column; columns in
+    `keep_greatest` only ever move forward (the greater of the stored and given value)."""
+    if not rows:
+        return
+    columns = [c for c in rows[0] if c != key]
+    if connection.dialect.name != "postgresql":
+        values: dict[str, Any] = {}
+        for name in columns:
+            column: Column[Any] = table.c[name]
+            given = bindparam(f"new_{name}", type_=column.type)
+            values[name] = func.max(column, given) if name in keep_greatest else given
+        connection.execute(
+            update(table).where(table.c[key] == bindparam("old_key")).values(values),
+            [{"old_key": r[key], **{f"new_{c}": r[c] for c in columns}} for r in rows],
+        )
+        return
+    # PostgreSQL: one UPDATE ... FROM (VALUES ...) per chunk instead of a statement per row.
+    size = max(1, 20_000 // (len(columns) + 1))
+    for chunk in chunks(rows, size):
+        params: dict[str, Any] = {}
+        tuples = []
+        for n, row in enumerate(chunk):
+            names = [f"k{n}", *(f"v{n}_{i}" for i in range(len(columns)))]
+            params[names[0]] = row[key]
+            for i, name in enumerate(columns):
+                params[names[i + 1]] = row[name]
+            tuples.append("(" + ", ".join(f"%({p})s" for p in names) + ")")
+        casts = [f"CAST(v.c0 AS {table.c[key].type.compile(connection.dialect)})"]
+        assignments = []
+        for i, name in enumerate(columns, start=1):
+            kind = table.c[name].type.compile(connection.dialect)
+            value = f"CAST(v.c{i} AS {kind})"
+            if name in keep_greatest:
+                value = f'GREATEST(t."{name}", {value})'
+            assignments.append(f'"{name}" = {value}')
+        aliases = ", ".join(f"c{i}" for i in range(len(columns) + 1))
+        statement = (
+            f'UPDATE "{table.name}" AS t SET {", ".join(assignments)} '
+            f"FROM (VALUES {', '.join(tuples)}) AS v({aliases}) "
+            f'WHERE t."{key}" = {casts[0]}'
+        )
+        connection.exec_driver_sql(statement, params)
 
 
 def sqlite_instant(value: datetime) -> str:
