@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from omnicx.collect.processing import SourceActivity, StreamConsumer
 from omnicx.identity.consumer import IdentityResolution
+from omnicx.profiles.consumer import ProfileBuilder
 
 
 def stream_consumers() -> list[StreamConsumer]:
     """Every consumer of the event stream, in processing order."""
-    return [SourceActivity(), IdentityResolution()]
+    return [SourceActivity(), IdentityResolution(), ProfileBuilder()]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import omnicx.access.tables
 import omnicx.collect.tables
-import omnicx.identity.tables  # noqa: F401
+import omnicx.identity.tables
+import omnicx.profiles.tables  # noqa: F401
 from omnicx.store.metadata import metadata
 
 __all__ = ["metadata"]

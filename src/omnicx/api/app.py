@@ -12,18 +12,38 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import omnicx
+from omnicx.api.routers import mount_api
 from omnicx.api.runtime import Runtime
 from omnicx.collect import api as collect_api
 from omnicx.collect import browser as collect_browser
 from omnicx.settings import Settings
 
 
-class CollectionGateway:
-    """Sends collection requests straight to the intake, and gives `/v1/*` browser CORS.
+class OmnicxAPI(FastAPI):
+    """FastAPI, with collection POSTs answered before its middleware, routing and telemetry.
 
-    POSTs to the collection paths skip FastAPI's routing (the intake's hot path, see
-    `collect.api.serve_intake`); other `/v1/*` requests (preflights, the analytics.js
-    settings) get CORS for any origin: write keys are public, the admin API is not.
+    The intake's hot path (`collect.api.serve_intake`): a collection request crosses no
+    middleware, not even FastAPI's own outer layers (its OpenTelemetry checks, Starlette's
+    `ServerErrorMiddleware`; uvicorn answers 500 to an unexpected error instead). Everything
+    else goes through FastAPI as usual.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path = scope["path"]
+            if path in collect_api.INTAKE_PATHS:
+                await collect_api.serve_intake(
+                    self.state.runtime, scope, receive, send, collect_api.INTAKE_PATHS[path]
+                )
+                return
+        await super().__call__(scope, receive, send)
+
+
+class CollectionGateway:
+    """Gives `/v1/*` browser CORS: preflights and the analytics.js settings document.
+
+    Any origin: write keys are public, the admin API is not. (Collection POSTs never reach
+    this middleware: `OmnicxAPI` answers them first, with the allow-origin header.)
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -39,10 +59,6 @@ class CollectionGateway:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
             await self._app(scope, receive, send)
-        elif scope["method"] == "POST" and scope["path"] in collect_api.INTAKE_PATHS:
-            await collect_api.serve_intake(
-                scope, receive, send, collect_api.INTAKE_PATHS[scope["path"]]
-            )
         else:
             await self._cors(scope, receive, send)
 
@@ -59,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             app.state.runtime.close()
 
-    app = FastAPI(
+    app = OmnicxAPI(
         title="omnicx",
         version=omnicx.__version__,
         summary="Omnichannel customer experience platform: collection API and admin API.",
@@ -67,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(collect_api.router)
     app.include_router(collect_browser.router)
+    mount_api(app)  # the admin API under /api: routers listed in api/routers.py, bearer auth
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database readiness")
     def healthz(request: Request, response: Response) -> dict[str, Any]:

@@ -17,8 +17,12 @@ if TYPE_CHECKING:
 
 import omnicx
 from omnicx.cli import demo as demo_cli
+from omnicx.cli import identity as identity_cli
+from omnicx.cli import identity_admin  # noqa: F401  (adds its commands to identity_cli.app)
 from omnicx.cli import imports as imports_cli
+from omnicx.cli import profiles as profiles_cli
 from omnicx.cli import sources as sources_cli
+from omnicx.cli import tokens as tokens_cli
 from omnicx.cli.common import DbOption, console, open_database
 from omnicx.store.config import DATABASE_URL_ENV, resolve_database_url
 
@@ -29,6 +33,10 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(sources_cli.app, name="sources")
+app.add_typer(identity_cli.app, name="identity")
+app.add_typer(profiles_cli.profile_app, name="profile")
+app.add_typer(profiles_cli.profiles_app, name="profiles")
+app.add_typer(tokens_cli.app, name="tokens")
 app.command("import")(imports_cli.import_file)
 app.command("demo")(demo_cli.demo)
 db_app = typer.Typer(help="Database schema: upgrade and inspect migrations.")

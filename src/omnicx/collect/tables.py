@@ -60,6 +60,9 @@ events = Table(
     # The whole message as accepted (batch context merged, receivedAt and corrected timestamp set).
     Column("payload", Text, nullable=False),
     UniqueConstraint("source_id", "message_id"),
+    # Ids are stream positions: SQLite must never hand out the id of a deleted (erased) event
+    # again, or consumers past that position would never see the new one.
+    sqlite_autoincrement=True,
 )
 
 # Messages refused at intake, kept so users can see what a source sends wrong and why.

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Column, Connection, Table, bindparam, func, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 T = TypeVar("T")
 

@@ -1,0 +1,2 @@
+"""The unified customer profile: traits with provenance, computed traits, consent, timeline,
+privacy (export and erasure)."""
