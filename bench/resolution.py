@@ -26,6 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import events as sample_events
 from identity_quality import score
 from intake import cpu_baseline, pg_url, recreate_pg_database, wait_for_quiet
 
@@ -112,8 +113,139 @@ def run_backend(name: str, args: argparse.Namespace, workdir: Path) -> dict[str,
     }
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def freshness(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Seconds from a 200 on /v1/identify to the profile API finding the new e-mail, while wrk
+    keeps `--freshness-connections` connections posting batches of 100 to the same server."""
+    import base64
+    import statistics
+
+    import httpx
+
+    if name == "sqlite":
+        db = workdir / "freshness.db"
+        url = f"sqlite:///{db}"
+    else:
+        recreate_pg_database(args.pg_admin_url, "omnicx_freshness")
+        url = pg_url(args.pg_admin_url, "omnicx_freshness")
+    key = _omnicx("sources", "add", "web", "--channel", "web", "--db", url).stdout.split()[-1]
+    token = _omnicx("tokens", "create", "--role", "admin", "--db", url).stdout.split()[-1]
+    templates = workdir / f"freshness-{name}.txt"
+    templates.write_text("\n".join(sample_events.batch_templates(50, 100)) + "\n")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = (workdir / f"freshness-{name}.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "omnicx", "serve", "--db", url, "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    basic = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+    latencies: list[float] = []
+    try:
+        with httpx.Client(timeout=30) as client:
+            for _ in range(300):
+                try:
+                    if client.get(f"{base}/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+            load = subprocess.Popen(
+                [
+                    "wrk",
+                    "-t",
+                    "1",
+                    "-c",
+                    str(args.freshness_connections),
+                    "-d",
+                    f"{args.freshness_seconds}s",
+                    "--timeout",
+                    "60s",
+                    "-s",
+                    str(ROOT / "bench" / "post.lua"),
+                    f"{base}/v1/batch",
+                    "--",
+                    str(templates),
+                    f"fresh-{name}",
+                    "/v1/batch",
+                    basic,
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            time.sleep(2)  # let the load settle
+            ends = time.monotonic() + args.freshness_seconds - 4
+            n = 0
+            while time.monotonic() < ends:
+                n += 1
+                email = f"fresh-{n}@bench.example"
+                answer = client.post(
+                    f"{base}/v1/identify",
+                    json={"userId": f"fresh-{n}", "traits": {"email": email}},
+                    headers={"Authorization": basic},
+                )
+                answer.raise_for_status()
+                acknowledged = time.perf_counter()
+                while True:
+                    found = client.get(
+                        f"{base}/api/profiles/lookup",
+                        params={"type": "email", "value": email},
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                    if found.status_code == 200:
+                        latencies.append(time.perf_counter() - acknowledged)
+                        break
+                    if time.perf_counter() - acknowledged > 60:
+                        latencies.append(float("inf"))
+                        break
+                    time.sleep(0.01)
+                time.sleep(0.2)
+            out, _ = load.communicate(timeout=args.freshness_seconds + 120)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        log.close()
+    wrk_line = next((ln for ln in out.splitlines() if ln.startswith("WRK_JSON ")), None)
+    load_figures = json.loads(wrk_line[len("WRK_JSON ") :]) if wrk_line else {}
+    ordered = sorted(latencies)
+
+    def pct(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 3)
+
+    requests = load_figures.get("requests", 0)
+    return {
+        "backend": name,
+        "connections": args.freshness_connections,
+        "background_events_per_second": round(requests * 100 / args.freshness_seconds),
+        "probes": len(latencies),
+        "p50_s": pct(0.5),
+        "p95_s": pct(0.95),
+        "p99_s": pct(0.99),
+        "max_s": round(ordered[-1], 3),
+        "mean_s": round(statistics.fmean(ordered), 3),
+    }
+
+
 def print_report(results: list[dict[str, Any]]) -> None:
     for result in results:
+        if "probes" in result:
+            print(
+                f"\n## freshness on {result['backend']}: {result['probes']} probes under "
+                f"{result['background_events_per_second']:,} events/s of batches "
+                f"({result['connections']} connections): p50 {result['p50_s']} s, "
+                f"p95 {result['p95_s']} s, p99 {result['p99_s']} s, max {result['max_s']} s"
+            )
+            continue
         print(f"\n## {result['backend']}  (demo loaded in {result['demo_seconds']} s)")
         print(f"CPU probe before/after: {result['cpu_probe'][0]} / {result['cpu_probe'][1]} M/s")
         print(f"{'consumer':<26}{'events':>10}{'seconds':>10}{'cpu s':>10}{'events/s':>12}")
@@ -141,6 +273,10 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--pg-admin-url", default=PG_ADMIN)
     parser.add_argument("--quiet-wait", type=float, default=60)
+    parser.add_argument("--skip-replay", action="store_true", help="only --freshness")
+    parser.add_argument("--freshness", action="store_true", help="measure 2xx-to-profile time")
+    parser.add_argument("--freshness-seconds", type=int, default=30)
+    parser.add_argument("--freshness-connections", type=int, default=8)
     parser.add_argument("--replay", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.replay:
@@ -148,7 +284,11 @@ def main() -> None:
         return
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     with tempfile.TemporaryDirectory(prefix="omnicx-resolution-") as tmp:
-        results = [run_backend(name, args, Path(tmp)) for name in backends]
+        results = (
+            [] if args.skip_replay else [run_backend(name, args, Path(tmp)) for name in backends]
+        )
+        if args.freshness:
+            results += [freshness(name, args, Path(tmp)) for name in backends]
     print_report(results)
     out = ROOT / "bench" / "results" / f"resolution-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

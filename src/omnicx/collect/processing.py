@@ -134,6 +134,14 @@ def reset(connection: Connection, consumers: Sequence[str]) -> None:
 
 def _lock_checkpoint(connection: Connection, consumer: str) -> int:
     """Locks the consumer's checkpoint row for this transaction and returns its position."""
+    position = _try_lock_checkpoint(connection, consumer, skip_locked=False)
+    assert position is not None
+    return position
+
+
+def _try_lock_checkpoint(connection: Connection, consumer: str, *, skip_locked: bool) -> int | None:
+    """Locks the checkpoint row and returns its position; with `skip_locked`, None at once
+    when another worker holds it (PostgreSQL; SQLite has one writer at a time anyway)."""
     insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
     connection.execute(
         insert(checkpoints)
@@ -142,14 +150,23 @@ def _lock_checkpoint(connection: Connection, consumer: str) -> int:
     )
     statement = select(checkpoints.c.position).where(checkpoints.c.consumer == consumer)
     if connection.dialect.name == "postgresql":
-        statement = statement.with_for_update()
-    return int(connection.execute(statement).scalar_one())
+        statement = statement.with_for_update(skip_locked=skip_locked)
+    position = connection.execute(statement).scalar()
+    return None if position is None else int(position)
 
 
-def process_once(engine: Engine, consumer: StreamConsumer, *, batch_size: int = 5000) -> int:
-    """Processes the next batch for one consumer; returns how many events it handled."""
+def process_once(
+    engine: Engine, consumer: StreamConsumer, *, batch_size: int = 5000, skip_locked: bool = False
+) -> int:
+    """Processes the next batch for one consumer; returns how many events it handled.
+
+    With `skip_locked`, a consumer another worker is running is skipped (0) instead of waited
+    for, so workers spread over the consumers: one resolves identities while another builds
+    profiles."""
     with engine.begin() as connection:
-        position = _lock_checkpoint(connection, consumer.name)
+        position = _try_lock_checkpoint(connection, consumer.name, skip_locked=skip_locked)
+        if position is None:
+            return 0
         upstream = upstream_of(consumer)
         batch = read_events(
             connection,
@@ -232,7 +249,7 @@ class ProcessingStage:
         consumers: Sequence[StreamConsumer],
         *,
         poll: float = 1.0,
-        batch_size: int = 5000,
+        batch_size: int = 2000,
     ) -> None:
         self._engine = engine
         self._consumers = consumers
@@ -264,11 +281,17 @@ class ProcessingStage:
         while not self._stop.is_set():
             self._wake.clear()
             try:
-                for consumer in self._consumers:
-                    while not self._stop.is_set() and (
-                        handled := process_once(self._engine, consumer, batch_size=self._batch_size)
-                    ):
+                # Round robin, one batch per consumer per turn: a later consumer (profiles
+                # after identity) never waits for an earlier one to drain a busy stream.
+                busy = True
+                while busy and not self._stop.is_set():
+                    busy = False
+                    for consumer in self._consumers:
+                        handled = process_once(
+                            self._engine, consumer, batch_size=self._batch_size, skip_locked=True
+                        )
                         self.processed += handled
+                        busy = busy or handled > 0
             except Exception:
                 log.exception("processing failed; retrying")
                 time.sleep(self._poll)
