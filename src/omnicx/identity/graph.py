@@ -115,6 +115,11 @@ def observe(
     # New identifiers, and known ones a rebuild has detached, need a profile.
     unassigned = {r.id for r in stored.values() if r.profile_id is None and not r.shared}
     seeds |= _events_needing_replay(connection, sightings, ids_of, by_id, unassigned)
+    # Known identifiers a rebuild detached may hold evidence already (a person's link).
+    detached = unassigned - {stored[k].id for k in new_keys}
+    if detached:
+        linked = repo.evidence_rows(connection, repo.evidence_events_of(connection, detached))
+        seeds |= {identifier for _, identifier, _, _ in linked} & detached
     singletons = sorted(i for i in unassigned if i not in seeds)
     if singletons:
         _give_own_profiles(connection, [by_id[i] for i in singletons], report)

@@ -31,6 +31,7 @@ from omnicx.identity.tables import (
     identity_erased,
     identity_evidence,
     identity_links,
+    identity_manual_links,
     identity_observations,
     identity_profiles,
     identity_separations,
@@ -379,6 +380,9 @@ def rebuild(connection: Connection, *, downstream: Sequence[str] = (), actor: st
     ):
         connection.execute(delete(table))
     connection.execute(update(identifiers).values(profile_id=None, shared=False))
+    from omnicx.identity.links import restore_link_evidence
+
+    restore_link_evidence(connection)  # a person's decisions outlive a rebuild
     reset(connection, [CONSUMER_NAME, *downstream])
     repo.log_changes(
         connection,
@@ -434,6 +438,15 @@ def forget(connection: Connection, profile_id: str, *, actor: str) -> Forgotten:
         )
         connection.execute(delete(identity_evidence).where(identity_evidence.c.event_id.in_(chunk)))
     graph.forget_identifier_rows(connection, ids)
+    for chunk in chunks(ids):
+        connection.execute(
+            delete(identity_manual_links).where(
+                or_(
+                    identity_manual_links.c.left_id.in_(chunk),
+                    identity_manual_links.c.right_id.in_(chunk),
+                )
+            )
+        )
     # The log keeps that a profile was erased, not who it was.
     connection.execute(
         update(identity_changes)

@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     String,
@@ -173,4 +174,36 @@ identity_secrets = Table(
     metadata,
     Column("name", String(40), primary_key=True),
     Column("value", String(128), nullable=False),
+)
+
+# Links a person decided on, or a probabilistic match accepted: evidence that is no event.
+# They join profiles through the same rules as events (limits, separations), and survive a
+# rebuild (their evidence rows are written again from here).
+identity_manual_links = Table(
+    "identity_manual_links",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("left_id", BigInteger, nullable=False),
+    Column("right_id", BigInteger, nullable=False),
+    Column("probability", Float),
+    Column("reason", Text, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Probable matches below the automatic-merge threshold, waiting for a person to decide.
+identity_match_reviews = Table(
+    "identity_match_reviews",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("left_profile_id", ProfileId, nullable=False),
+    Column("right_profile_id", ProfileId, nullable=False),
+    Column("probability", Float, nullable=False),
+    # JSON: the compared fields of both records, to show the reviewer.
+    Column("detail", Text, nullable=False),
+    Column("status", String(10), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("decided_by", String(200)),
+    UniqueConstraint("left_profile_id", "right_profile_id"),
 )
