@@ -13,11 +13,11 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, String, func, select, type_coerce, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -84,11 +84,19 @@ def read_events(
 ) -> list[StoredEvent]:
     """Reads up to `limit` events with an id greater than `after` (and at most `until`),
     oldest first."""
-    columns = list(events.c) if with_payload else _WITHOUT_PAYLOAD
+    columns: list[Any] = list(events.c) if with_payload else list(_WITHOUT_PAYLOAD)
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # SQLite keeps instants as text; parsing it with fromisoformat (C) instead of
+        # SQLAlchemy's per-value regex is a good share of a consumer's cost per event.
+        columns = [
+            type_coerce(c, String).label(c.name) if c.name in _INSTANTS else c for c in columns
+        ]
     statement = select(*columns).where(events.c.id > after)
     if until is not None:
         statement = statement.where(events.c.id <= until)
     rows = connection.execute(statement.order_by(events.c.id).limit(limit))
+    instant = _sqlite_instant if sqlite else as_utc
     return [
         StoredEvent(
             r.id,
@@ -99,12 +107,19 @@ def read_events(
             r.event,
             r.user_id,
             r.anonymous_id,
-            as_utc(r.timestamp),
-            as_utc(r.received_at),
+            instant(r.timestamp),
+            instant(r.received_at),
             r.payload if with_payload else None,
         )
         for r in rows
     ]
+
+
+_INSTANTS = {"timestamp", "received_at"}
+
+
+def _sqlite_instant(value: Any) -> datetime:
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 def checkpoint(connection: Connection, consumer: str) -> int:
