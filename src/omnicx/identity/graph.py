@@ -463,9 +463,13 @@ def _write(
             report.splits += 1
     repo.log_changes(connection, changes)
 
+    moved_to: dict[str, Counter[str | None]] = {}
+    for identifier, row in members.items():
+        if row.profile_id is not None and row.profile_id not in new_profiles:
+            moved_to.setdefault(row.profile_id, Counter())[profile_of[identifier]] += 1
     retired: dict[str, str | None] = {}
     for old in old_profiles - new_profiles:
-        into = Counter(profile_of[i] for i, r in members.items() if r.profile_id == old)
+        into = moved_to.get(old, Counter())
         retired[old] = max(into, key=lambda p: (into[p], p or "")) if into else None
     repo.retire(connection, retired)
 
@@ -512,6 +516,11 @@ def _describe(
         if profile:
             old_members.setdefault(profile, []).append(identifier)
     changes: list[dict[str, object]] = []
+    # Each identifier's joins, in the order the rule made them (to name the one that merged).
+    links_of: dict[int, list[int]] = {}
+    for n, link in enumerate(resolution.links):
+        links_of.setdefault(link.anchor, []).append(n)
+        links_of.setdefault(link.joined, []).append(n)
     for old, ids in sorted(old_members.items()):
         destinations = Counter(profile_of[i] for i in ids)
         for destination in sorted(d for d in destinations if d):
@@ -519,9 +528,7 @@ def _describe(
                 continue
             if old not in new_profiles and destination in old_members:
                 # `old`'s identifiers joined `destination`: a merge; find the join that did it.
-                via = _joining_link(
-                    resolution.links, set(ids), set(old_members[destination]), old_of
-                )
+                via = _joining_link(resolution.links, links_of, set(ids))
                 changes.append(
                     {
                         "kind": "merged",
@@ -571,11 +578,12 @@ def _describe(
 
 
 def _joining_link(
-    links: Iterable[Link], merged: set[int], kept: set[int], old_of: Mapping[int, str | None]
+    links: Sequence[Link], links_of: Mapping[int, list[int]], merged: set[int]
 ) -> Link | None:
-    for link in links:
-        ends = {link.anchor, link.joined}
-        if ends & merged and not ends <= merged:
+    """The first join between one of `merged` and an identifier outside it."""
+    for n in sorted({n for i in merged for n in links_of.get(i, ())}):
+        link = links[n]
+        if not (link.anchor in merged and link.joined in merged):
             return link
     return None
 
