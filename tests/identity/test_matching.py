@@ -283,7 +283,7 @@ def test_missing_file_is_refused(tmp_path: Path, good: Path) -> None:
     [
         ("ragged.csv", b"id,name\n1,ann\n2,bob,extra\n", "ragged.csv line 3: 3 values"),
         ("latin.csv", b"id,name\n1,ann\n2,b\xe9b\n", "latin.csv line 3: not UTF-8"),
-        ("quote.csv", b'id,name\n1,"ann\n', "quote.csv"),
+        ("quote.csv", b'id,name\n1,"ann\n', "quote.csv line 2: not valid CSV"),
         ("bad.jsonl", b'{"id": "1", "name": "a"}\n{"id": 2,\n', "bad.jsonl line 2: not valid JSON"),
         ("list.jsonl", b'{"id": "1"}\n[1, 2]\n', "list.jsonl line 2: holds list, not an object"),
         ("fake.parquet", b"not parquet at all", "fake.parquet: not a readable Parquet file"),
@@ -414,6 +414,31 @@ def test_inference_never_crashes_nor_compares_the_id(
         database.execute(f"DROP TABLE {name}").fetchall()
 
 
+_cells = st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(_cells, min_size=3, max_size=3), max_size=6))
+def test_csv_files_read_back_as_written(rows: list[list[str]]) -> None:
+    import csv
+    import io
+    import tempfile
+
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["id", "a", "b"])
+    writer.writerows(rows)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "cells.csv"
+        path.write_text(text.getvalue(), encoding="utf-8", newline="")
+        side = read_side(path)
+    kept = [row for row in rows if any(cell.strip() for cell in row)]  # blank rows are skipped
+    expected = [[cell if cell.strip() else None for cell in row] for row in kept]
+    assert side.table.column_names == ["id", "a", "b"]
+    assert [list(r.values()) for r in side.table.to_pylist()] == expected
+    assert side.lines is not None and len(side.lines) == len(kept)
+
+
 @given(st.text(max_size=30))
 def test_any_column_name_gets_a_kind_or_none(name: str) -> None:
     found = kind_from_name(name)
@@ -432,3 +457,6 @@ def test_tiny_inputs_do_not_crash() -> None:
     assert _pairs(result.pairs) == {("1", "2"), ("1", "3"), ("2", "3")}
     linked = match_frames(table, table.slice(0, 2), id_column="id", threshold=0.0)
     assert len(linked.pairs) == 6
+    alone = match_frames(table.slice(0, 1), id_column="id")
+    assert alone.pairs.num_rows == 0
+    assert alone.pairs.column_names == ["left_id", "right_id", "match_probability"]

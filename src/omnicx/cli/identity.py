@@ -109,8 +109,10 @@ def match(
                 out=out,
                 progress=phases,
             )
-        finally:
-            phases.close()
+        except BaseException:
+            phases.close(failed=True)
+            raise
+        phases.close()
     except MatchError as exc:
         fail(str(exc), BAD_INPUT)
     except Exception as exc:  # duckdb or splink failing underneath: say so, no traceback
@@ -162,8 +164,11 @@ class _Phases:
             self.progress.update(self.task, completed=1)
             self.task = None
 
-    def close(self) -> None:
-        """Marks the last phase done and stops the display."""
+    def close(self, *, failed: bool = False) -> None:
+        """Marks the last phase done (or drops it, when it failed) and stops the display."""
+        if failed and self.task is not None:
+            self.progress.remove_task(self.task)
+            self.task = None
         self._finish()
         self.progress.stop()
 

@@ -219,6 +219,13 @@ def _match(
     stats = {c: column_stats(tables, c) for c in columns if c != id_column}
     fields = infer_fields(columns, stats, id_column=id_column, overrides=overrides)
     compared = [f for f in fields if f.kind != "ignore"]
+    rows = tuple(side.table.num_rows for side in sides)
+    if len(sides) == 1 and rows[0] < 2:  # one record: no pair to find, nothing to learn from
+        empty = pa.table({c: pa.array([], pa.string()) for c in OUTPUT_COLUMNS[:2]})
+        empty = empty.append_column(OUTPUT_COLUMNS[2], pa.array([], pa.float64()))
+        return MatchResult(
+            empty, False, rows, tuple(fields), (), (), 0, 0, 0.0, time.perf_counter() - started
+        )
     if not compared:
         reasons = "; ".join(f"{f.column!r}: {f.reason}" for f in fields) or "no other column"
         raise MatchError(
@@ -240,7 +247,7 @@ def _match(
         scored = score(
             con,
             names,
-            [side.table.num_rows for side in sides],
+            rows,
             safe,
             threshold=threshold,
             blocking=rules,
@@ -251,7 +258,7 @@ def _match(
     return MatchResult(
         pairs=scored.pairs,
         linked=len(sides) == 2,
-        rows=tuple(side.table.num_rows for side in sides),
+        rows=rows,
         fields=tuple(fields),
         blocking=tuple(_names(r) for r in scored.blocking),
         training=tuple(_names(r) for r in scored.training),

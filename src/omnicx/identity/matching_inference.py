@@ -129,10 +129,6 @@ def check_kinds(overrides: Mapping[str, str]) -> None:
             )
 
 
-def _listing(columns: Sequence[str]) -> str:
-    return ", ".join(repr(c) for c in columns)
-
-
 def infer_fields(
     columns: Sequence[str],
     stats: Mapping[str, ColumnStats],

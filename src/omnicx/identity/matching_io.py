@@ -88,7 +88,7 @@ def _decode(data: bytes, name: str) -> str:
 
 
 def _read_csv(text: str, name: str) -> Side:
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
     except csv.Error as exc:

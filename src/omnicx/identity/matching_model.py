@@ -2,12 +2,12 @@
 
 Everything runs in one in-memory DuckDB database. Each compared column is cleaned in SQL into
 a column with a safe name (`f3_surname`), so any column name works. Blocking rules are chosen
-by counting, for every compared column and every pair of columns, how many record pairs agree
-exactly: the rules that stay under a budget proportional to the number of records are kept,
-so a true pair is scored when it agrees exactly on any one of several keys. Training needs no
-labels: u by random sampling, m by expectation maximisation over the most selective rules
-(two or three, on disjoint columns, so every comparison is estimated), and the share of
-matching pairs by expectation maximisation over the scored pairs.
+by counting, for every compared column and every pair of loose columns, how many record pairs
+agree exactly: the rules that stay under budgets proportional to the number of records are
+kept, so a true pair is scored when it agrees exactly on any one of many keys. Training needs
+no labels: u by random sampling; m by expectation maximisation on the most selective rules,
+until every comparison has been estimated, with a floor so that no level becomes proof; and
+the share of matching pairs by expectation maximisation over the scored pairs.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from omnicx.identity.matching_inference import MISSING_VALUES, Field
 Progress = Callable[[str, str], None]
 """Called with (phase, what is being done) as matching goes: reading, training, predicting..."""
 
-U_PAIRS = (150_000, 15, 5_000_000)
+U_PAIRS = (150_000, 15, 2_000_000)
 """Random record pairs compared to estimate u (how often non-matches agree by chance): this
 many per record, at least the first figure and at most the last."""
 M_FLOOR = 1e-4
@@ -45,7 +45,8 @@ SINGLE_PAIRS_PER_RECORD = 2
 PAIR_COLUMNS = 8
 """Rules on two columns are sought among this many columns at most (the most selective)."""
 RULE_PAIRS_PER_RECORD = 10
-"""A blocking rule is kept when it yields at most this many pairs per record (or 10,000)."""
+"""A blocking rule on two columns is kept when it yields at most this many pairs per record
+(or 10,000)."""
 TOTAL_PAIRS_PER_RECORD = 50
 """All blocking rules together yield at most this many pairs per record (or 100,000)."""
 COMPARE_ALL_BELOW = 100_000
