@@ -14,10 +14,12 @@ from fastapi import APIRouter, FastAPI
 from omnicx.access import api as access_api
 from omnicx.api.errors import API_PREFIX, ERROR_RESPONSES, install_error_handlers
 from omnicx.profiles import api as profiles_api
+from omnicx.profiles import review_api
 
 API_ROUTERS: list[APIRouter] = [
     access_api.router,
     profiles_api.router,
+    review_api.router,
     # Domains add their routers here, e.g. the profiles domain's `omnicx.profiles.api.router`.
 ]
 """The routers served under `/api`, in order."""

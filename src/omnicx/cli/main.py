@@ -18,7 +18,10 @@ if TYPE_CHECKING:
 import omnicx
 from omnicx.cli import demo as demo_cli
 from omnicx.cli import identity as identity_cli
-from omnicx.cli import identity_admin  # noqa: F401  (adds its commands to identity_cli.app)
+from omnicx.cli import (
+    identity_admin,  # noqa: F401  (adds its commands to identity_cli.app)
+    identity_review,  # noqa: F401  (adds its commands to identity_cli.app)
+)
 from omnicx.cli import imports as imports_cli
 from omnicx.cli import profiles as profiles_cli
 from omnicx.cli import sources as sources_cli

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Select, Table, delete, func, select, update
@@ -408,3 +408,13 @@ def delete_traits(connection: Connection, profile_ids: Collection[str]) -> None:
     """Forgets the winning trait values of these profiles."""
     for chunk in chunks(sorted(profile_ids)):
         connection.execute(delete(profile_traits).where(profile_traits.c.profile_id.in_(chunk)))
+
+
+def traits_named(connection: Connection, names: Collection[str]) -> Iterator[Any]:
+    """(profile_id, name, value) of every profile's winning values of these traits, by
+    profile (for the matching job)."""
+    yield from connection.execute(
+        select(profile_traits.c.profile_id, profile_traits.c.name, profile_traits.c.value)
+        .where(profile_traits.c.name.in_(sorted(names)))
+        .order_by(profile_traits.c.profile_id)
+    )
