@@ -34,6 +34,21 @@ class HistoricEvent:
     message: dict[str, Any]
 
 
+def _full_events() -> Select[Any]:
+    """Every column a timeline shows, with the source's name."""
+    return select(
+        events.c.id,
+        sources.c.name.label("source"),
+        events.c.channel,
+        events.c.type,
+        events.c.event,
+        events.c.message_id,
+        events.c.timestamp,
+        events.c.received_at,
+        events.c.payload,
+    ).join(sources, sources.c.id == events.c.source_id)
+
+
 def _historic(row: Any) -> HistoricEvent:
     return HistoricEvent(
         row.id,
@@ -61,21 +76,7 @@ def page_of_events(
 
     `types` matches the message type (`track`, `page`, ...) or the track event's name.
     """
-    statement = (
-        select(
-            events.c.id,
-            sources.c.name.label("source"),
-            events.c.channel,
-            events.c.type,
-            events.c.event,
-            events.c.message_id,
-            events.c.timestamp,
-            events.c.received_at,
-            events.c.payload,
-        )
-        .join(sources, sources.c.id == events.c.source_id)
-        .where(events.c.id.in_(event_ids.scalar_subquery()))
-    )
+    statement = _full_events().where(events.c.id.in_(event_ids.scalar_subquery()))
     if before is not None:
         at, last_id = before
         statement = statement.where(
@@ -96,21 +97,7 @@ def events_by_id(connection: Connection, event_ids: Sequence[int]) -> list[Histo
     for chunk in chunks(list(event_ids)):
         found.extend(
             _historic(row)
-            for row in connection.execute(
-                select(
-                    events.c.id,
-                    sources.c.name.label("source"),
-                    events.c.channel,
-                    events.c.type,
-                    events.c.event,
-                    events.c.message_id,
-                    events.c.timestamp,
-                    events.c.received_at,
-                    events.c.payload,
-                )
-                .join(sources, sources.c.id == events.c.source_id)
-                .where(events.c.id.in_(chunk))
-            )
+            for row in connection.execute(_full_events().where(events.c.id.in_(chunk)))
         )
     found.sort(key=lambda e: (e.timestamp, e.id))
     return found
@@ -221,18 +208,7 @@ def messages_of(
 def events_of(connection: Connection, event_ids: Select[Any]) -> list[HistoricEvent]:
     """Every event among `event_ids` (a one-column subquery), in full, oldest first."""
     statement = (
-        select(
-            events.c.id,
-            sources.c.name.label("source"),
-            events.c.channel,
-            events.c.type,
-            events.c.event,
-            events.c.message_id,
-            events.c.timestamp,
-            events.c.received_at,
-            events.c.payload,
-        )
-        .join(sources, sources.c.id == events.c.source_id)
+        _full_events()
         .where(events.c.id.in_(event_ids.scalar_subquery()))
         .order_by(events.c.timestamp, events.c.id)
     )
