@@ -695,6 +695,8 @@ def start_profile(
         command.append("--subprocesses")
     if args.py_spy_gil:
         command.append("--gil")
+    if args.py_spy_idle:
+        command.append("--idle")  # waiting too: where each thread's wall time goes
     if args.py_spy_native:
         # Native frames (the garbage collector, orjson, libpq) need py-spy to pause the
         # process at each sample: sample less often.
@@ -947,10 +949,19 @@ _COLUMNS = (
 
 
 def _as_tuple(row: Any) -> tuple[Any, ...]:
+    """A row's values, the payload as text (the intake keeps it as UTF-8 bytes)."""
+    payload = row.payload.decode() if isinstance(row.payload, bytes) else row.payload
     return (
         row.source_id, row.channel, row.message_id, row.type, row.event, row.user_id,
-        row.anonymous_id, row.timestamp, row.received_at, row.payload,
+        row.anonymous_id, row.timestamp, row.received_at, payload,
     )  # fmt: skip
+
+
+# COPY's binary format, as the server's writer sends it (the payload as bytes: a text value).
+_BINARY_TYPES = [
+    "int4", "varchar", "varchar", "varchar", "text", "text", "text", "timestamptz",
+    "timestamptz", "bytea",
+]  # fmt: skip
 
 
 def _chunks(rows: list[Any], size: int) -> Iterator[list[Any]]:
@@ -990,7 +1001,26 @@ def timed(backend: Backend, rows: int | None, into: dict[str, Any]) -> Iterator[
 
 
 def ceiling_postgresql(backend: Backend, rows: list[Any], chunk: int) -> dict[str, Any]:
-    """psycopg COPY into the events table, `chunk` rows per durable transaction."""
+    """psycopg binary COPY into the events table, `chunk` rows per durable transaction."""
+    import psycopg
+
+    tuples = [(*values[:9], values[9].encode()) for values in map(_as_tuple, rows)]
+    result: dict[str, Any] = {}
+    with psycopg.connect(backend.url) as connection, timed(backend, len(rows), result):
+        for part in _chunks(tuples, chunk):
+            with (
+                connection.transaction(),
+                connection.cursor() as cursor,
+                cursor.copy(f"COPY events ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy,
+            ):
+                copy.set_types(_BINARY_TYPES)
+                for values in part:
+                    copy.write_row(values)
+    return result
+
+
+def ceiling_postgresql_text(backend: Backend, rows: list[Any], chunk: int) -> dict[str, Any]:
+    """psycopg COPY in text format into the events table (the ceiling of earlier runs)."""
     import psycopg
 
     tuples = [_as_tuple(r) for r in rows]
@@ -1012,7 +1042,8 @@ def ceiling_sqlite(backend: Backend, rows: list[Any], chunk: int) -> dict[str, A
     path = backend.url.removeprefix("sqlite:///")
     as_text = lambda d: d.strftime("%Y-%m-%d %H:%M:%S.%f")  # noqa: E731 - SQLAlchemy's format
     tuples = [
-        (*_as_tuple(r)[:7], as_text(r.timestamp), as_text(r.received_at), r.payload) for r in rows
+        (*values[:7], as_text(r.timestamp), as_text(r.received_at), values[9])
+        for r, values in ((r, _as_tuple(r)) for r in rows)
     ]
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
@@ -1084,7 +1115,7 @@ def ceiling(backend: Backend, args: argparse.Namespace) -> dict[str, Any]:
     rows = ceiling_rows(source_id, n, args.batch_size, run + "a")
     bulk = ceiling_postgresql if backend.name == "postgresql" else ceiling_sqlite
     result["method"] = (
-        "psycopg COPY into events"
+        "psycopg binary COPY into events"
         if backend.name == "postgresql"
         else "sqlite3 executemany into events"
     )
@@ -1098,6 +1129,10 @@ def ceiling(backend: Backend, args: argparse.Namespace) -> dict[str, Any]:
         return run
 
     result |= repeated(args.repeat, "events_per_s", fresh(bulk, rows, args.ceiling_chunk))
+    if backend.name == "postgresql":
+        result["text_copy"] = repeated(
+            args.repeat, "events_per_s", fresh(ceiling_postgresql_text, rows, args.ceiling_chunk)
+        )
     rows = ceiling_rows(source_id, n, args.batch_size, run + "d")
     result["append"] = {"rows_per_transaction": args.append_chunk} | repeated(
         args.repeat, "events_per_s", fresh(append_direct, rows, args.append_chunk)
@@ -1329,6 +1364,17 @@ def figure_rows(report: dict[str, Any]) -> list[Row]:
             if batch:
                 ratio = round(batch["events_per_s"] / ceil["events_per_s"], 3)
                 add(ceil, "  intake / ceiling", ratio, "ratio", ">= 0.3")
+            if "text_copy" in ceil:
+                text_copy = ceil["text_copy"]
+                add(
+                    text_copy,
+                    "  text COPY (earlier runs' ceiling)",
+                    text_copy["events_per_s"],
+                    "events/s",
+                )
+                if batch:
+                    ratio = round(batch["events_per_s"] / text_copy["events_per_s"], 3)
+                    add(text_copy, "  intake / text COPY", ratio, "ratio")
             append = ceil["append"]
             label = f"  server append() alone, {append['rows_per_transaction']} rows/tx"
             add(append, label, append["events_per_s"], "events/s")
@@ -1470,6 +1516,8 @@ def print_table(report: dict[str, Any]) -> None:
         ceil = res.get("ceiling")
         if ceil:
             pairs = [("ceiling", ceil), ("append() alone", ceil["append"])]
+            if "text_copy" in ceil:
+                pairs.append(("text COPY", ceil["text_copy"]))
             if "binary_unnest" in ceil:
                 pairs.append(("what-if binary unnest append", ceil["binary_unnest"]))
             if res.get("processing"):
@@ -1553,6 +1601,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--py-spy-gil",
         action="store_true",
         help="sample only the thread holding the GIL (where Python CPU time goes)",
+    )
+    parser.add_argument(
+        "--py-spy-idle",
+        action="store_true",
+        help="keep idle samples too (wall time per thread: what the writer waits for)",
     )
     parser.add_argument(
         "--py-spy-native",

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, func, select
 from omnicx.collect import sources
 from omnicx.collect.errors import ERROR_TEXT, IntakeError
 from omnicx.collect.intake import REPORTED_REJECTIONS_LIMIT, decode_body, prepare, write_key_from
-from omnicx.collect.messages import MESSAGE_TYPES, BatchDefaults, normalise
+from omnicx.collect.messages import MESSAGE_TYPES, BatchDefaults, batch_defaults, normalise
 from omnicx.collect.sources import KeyOwner
 from omnicx.collect.tables import events, rejected_events
 from tests.collect.helpers import add_source, running_app
@@ -288,13 +288,29 @@ def test_normalise_raises_only_intake_errors(
         defaults=BatchDefaults(context=context, sent_at=sent_at),
         message_limit=limit,
     )
+    # The batch's sentAt parsed once (as prepare does) changes nothing, refusals included.
+    if isinstance(sent_at, str) or sent_at is None:
+        once = _call_normalise(
+            message,
+            implied_type=implied,
+            defaults=batch_defaults(context, None, sent_at),
+            message_limit=limit,
+        )
+        if isinstance(outcome, IntakeError):
+            assert isinstance(once, IntakeError) and once.message == outcome.message
+        else:
+            assert not isinstance(once, IntakeError)
+            # Generated messageIds differ; everything else is the same.
+            assert once[1:6] == outcome[1:6]
+            if "messageId" in orjson.loads(outcome[6]) and message.get("messageId"):
+                assert once == outcome
     if isinstance(outcome, IntakeError):
         return
     message_id, kind, _, user_id, anonymous_id, _, payload = outcome
     assert kind in MESSAGE_TYPES
     assert user_id or anonymous_id
     assert 0 < len(message_id) <= 255
-    assert len(payload.encode()) <= limit
+    assert len(payload) <= limit
     stored = orjson.loads(payload)
     assert stored["messageId"] == message_id
     assert "writeKey" not in stored
@@ -393,11 +409,11 @@ def test_message_size_limit(message: dict[str, Any], limit: int) -> None:
     # The generated messageId (when absent) has a fixed length, so the size does not depend on it.
     unlimited = _call_normalise(message, message_limit=10**9)
     assert not isinstance(unlimited, IntakeError)
-    size = len(unlimited[-1].encode())
+    size = len(unlimited[-1])
     outcome = _call_normalise(message, message_limit=limit)
     if size <= limit:
         assert not isinstance(outcome, IntakeError), outcome.message
-        assert len(outcome[-1].encode()) == size
+        assert len(outcome[-1]) == size
     else:
         assert isinstance(outcome, IntakeError)
         assert (outcome.code, outcome.status) == ("message_too_large", 413)

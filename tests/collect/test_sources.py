@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 from typer.testing import CliRunner
 
 from omnicx.cli.main import app
@@ -77,6 +78,82 @@ def test_write_key_cache_expires(engine: Engine) -> None:
     time.sleep(0.25)
     refreshed = cache.resolve(key)
     assert refreshed is not None and not refreshed.enabled
+    cache.close()
+
+
+def _counting_lookups(cache: WriteKeyCache, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    looked_up: list[str] = []
+    find = sources.find_key_owner
+
+    def counting(connection: Connection, key: str) -> sources.KeyOwner | None:
+        looked_up.append(key)
+        time.sleep(0.05)  # long enough for every concurrent request to arrive meanwhile
+        return find(connection, key)
+
+    monkeypatch.setattr(sources, "find_key_owner", counting)
+    return looked_up
+
+
+def test_write_key_cache_one_lookup_per_key_in_flight(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with engine.begin() as connection:
+        key = sources.add(connection, name="web", channel="web").write_keys[0]
+    cache = WriteKeyCache(engine, ttl=60)
+    looked_up = _counting_lookups(cache, monkeypatch)
+
+    async def many() -> list[sources.KeyOwner | None]:
+        return await asyncio.gather(*(cache.owner(key) for _ in range(50)))
+
+    owners = asyncio.run(many())
+    assert len(looked_up) == 1
+    assert all(owner is not None and owner.name == "web" for owner in owners)
+    cache.close()
+
+
+def test_write_key_cache_refreshes_in_the_background_and_never_serves_past_ttl(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with engine.begin() as connection:
+        key = sources.add(connection, name="web", channel="web").write_keys[0]
+    cache = WriteKeyCache(engine, ttl=0.4)
+    looked_up = _counting_lookups(cache, monkeypatch)
+    assert cache.resolve(key) is not None
+    assert len(looked_up) == 1
+    with engine.begin() as connection:
+        sources.set_enabled(connection, name="web", enabled=False)
+    # Fresh for the first half of its lifetime: served, no lookup.
+    served = cache.peek(key)
+    assert isinstance(served, sources.KeyOwner) and served.enabled
+    assert len(looked_up) == 1
+    time.sleep(0.25)
+    # Past half its lifetime: still served at once, while one lookup runs in the background.
+    served = cache.peek(key)
+    assert isinstance(served, sources.KeyOwner) and served.enabled
+    assert isinstance(cache.peek(key), sources.KeyOwner)
+    time.sleep(0.15)
+    assert len(looked_up) == 2
+    refreshed = cache.peek(key)
+    assert isinstance(refreshed, sources.KeyOwner) and not refreshed.enabled
+    # An answer nobody used for longer than the TTL is not served: the caller waits.
+    time.sleep(0.45)
+    assert cache.peek(key) is sources.MISSING
+    cache.close()
+
+
+def test_write_key_lookups_do_not_wait_for_the_write_lock(engine: Engine) -> None:
+    """On SQLite the writer holds BEGIN IMMEDIATE most of the time under load; lookups read."""
+    with engine.begin() as connection:
+        key = sources.add(connection, name="web", channel="web").write_keys[0]
+    cache = WriteKeyCache(engine, ttl=60)
+    with engine.begin() as writing:  # SQLite: BEGIN IMMEDIATE, the database's write lock
+        writing.execute(text("UPDATE sources SET channel = 'web' WHERE name = 'web'"))
+        started = time.monotonic()
+        owner = cache.resolve(key)
+        waited = time.monotonic() - started
+    assert owner is not None and owner.name == "web"
+    assert waited < 5  # a lookup behind the lock would wait until the transaction ends
+    cache.close()
 
 
 def test_cli_add_prints_the_key_last_and_lists(database_url: str) -> None:

@@ -63,13 +63,16 @@ class CollectionGateway:
             await self._cors(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Builds the application; the runtime opens when the server starts and closes at shutdown."""
+def create_app(settings: Settings | None = None, *, serving: bool = False) -> FastAPI:
+    """Builds the application; the runtime opens when the server starts and closes at shutdown.
+
+    `serving`: the application of an `omnicx serve` server process (see `Runtime.open`).
+    """
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.runtime = Runtime.open(settings)
+        app.state.runtime = Runtime.open(settings, serving=serving)
         try:
             yield
         finally:
@@ -105,3 +108,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(CollectionGateway)
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The application as `omnicx serve` runs it in each worker process (uvicorn's factory):
+    settings from the environment, serving (see `Runtime.open`)."""
+    return create_app(serving=True)

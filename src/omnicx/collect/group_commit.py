@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
@@ -40,7 +41,10 @@ class WriterStopped(Exception):
 class _Pending:
     rows: Sequence[StampedRow]
     rejections: Sequence[Rejection]
-    done: Callable[[BaseException | None], None]
+    future: asyncio.Future[None] | None
+    """Settled in its event loop once the rows are committed (`write`)."""
+    done: Callable[[BaseException | None], None] | None = None
+    """Called from the writer thread instead (`write_blocking`)."""
     size: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -89,13 +93,8 @@ class GroupCommitWriter:
 
     async def write(self, rows: Sequence[StampedRow], rejections: Sequence[Rejection] = ()) -> None:
         """Queues rows and returns once they are committed (duplicates skipped)."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-
-        def done(outcome: BaseException | None) -> None:
-            loop.call_soon_threadsafe(_settle, future, outcome)
-
-        self._submit(_Pending(rows, rejections, done))
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._submit(_Pending(rows, rejections, future))
         return await future
 
     def write_blocking(
@@ -109,7 +108,7 @@ class GroupCommitWriter:
             outcome.append(result)
             finished.set()
 
-        self._submit(_Pending(rows, rejections, done))
+        self._submit(_Pending(rows, rejections, None, done))
         finished.wait()
         if outcome[0] is not None:
             raise outcome[0]
@@ -207,14 +206,24 @@ class GroupCommitWriter:
     def _finish(self, group: list[_Pending], outcomes: Sequence[BaseException | None]) -> None:
         with self._lock:
             self._pending -= sum(p.size for p in group)
+        # One wake-up per event loop for the whole group, not one per request.
+        settle: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None], Any]]] = {}
         for pending, outcome in zip(group, outcomes, strict=True):
-            pending.done(outcome)
+            if pending.future is not None:
+                loop = pending.future.get_loop()
+                settle.setdefault(loop, []).append((pending.future, outcome))
+            elif pending.done is not None:
+                pending.done(outcome)
+        for loop, futures in settle.items():
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+                loop.call_soon_threadsafe(_settle, futures)
 
 
-def _settle(future: asyncio.Future[None], outcome: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if outcome is None:
-        future.set_result(None)
-    else:
-        future.set_exception(outcome)
+def _settle(futures: list[tuple[asyncio.Future[None], BaseException | None]]) -> None:
+    for future, outcome in futures:
+        if future.cancelled():
+            continue
+        if outcome is None:
+            future.set_result(None)
+        else:
+            future.set_exception(outcome)

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from omnicx.collect.errors import IntakeError, describe_type, intake_error
-from omnicx.collect.messages import BatchDefaults, normalise
+from omnicx.collect.messages import NO_DEFAULTS, BatchDefaults, batch_defaults, normalise
 from omnicx.collect.sources import KeyOwner
 from omnicx.collect.stream import Rejection, StampedRow
 
@@ -126,47 +126,67 @@ def prepare(
     prepared = PreparedRequest()
     if message_type is not None:
         messages: list[Any] = [body]
-        paths = ["body"]
-        defaults = BatchDefaults()
+        defaults = NO_DEFAULTS
     else:
         messages = _batch_messages(body)
-        paths = [f"batch[{index}]" for index in range(len(messages))]
-        defaults = BatchDefaults(
-            context=_object_or_none(body.get("context"), "context"),
-            integrations=_object_or_none(body.get("integrations"), "integrations"),
-            sent_at=_instant_text_or_none(body.get("sentAt"), "sentAt"),
+        defaults = batch_defaults(
+            _object_or_none(body.get("context"), "context"),
+            _object_or_none(body.get("integrations"), "integrations"),
+            _instant_text_or_none(body.get("sentAt"), "sentAt"),
         )
-    for index, (message, path) in enumerate(zip(messages, paths, strict=True)):
+    rows = prepared.rows
+    append = rows.append
+    source_id = owner.source_id
+    channel = owner.channel
+    new_row = tuple.__new__  # StampedRow(...) without its Python-level __new__
+    for index, message in enumerate(messages):
         try:
-            message_id, kind, name, user_id, anonymous_id, timestamp, payload = normalise(
+            # The path names the message in errors only: "" here, the real one on a retry.
+            fields = normalise(
                 message,
-                path=path,
+                path="",
                 received_at=received_at,
                 implied_type=message_type,
                 defaults=defaults,
                 message_limit=max_message_bytes,
             )
-        except IntakeError as error:
+        except IntakeError:
+            error = _refusal(message, index, message_type, received_at, defaults, max_message_bytes)
             prepared.refused += 1
             if prepared.refused <= REPORTED_REJECTIONS_LIMIT:
                 prepared.failures.append((index, error))
-                prepared.rejections.append(rejection(owner.source_id, received_at, error, message))
+                prepared.rejections.append(rejection(source_id, received_at, error, message))
             continue
-        prepared.rows.append(
-            StampedRow(
-                owner.source_id,
-                owner.channel,
-                message_id,
-                kind,
-                name,
-                user_id,
-                anonymous_id,
-                timestamp,
-                received_at,
-                payload,
-            )
-        )
+        message_id, kind, name, user_id, anonymous_id, timestamp, payload = fields
+        row = (
+            source_id, channel, message_id, kind, name, user_id, anonymous_id, timestamp,
+            received_at, payload,
+        )  # fmt: skip
+        append(new_row(StampedRow, row))
     return prepared
+
+
+def _refusal(
+    message: Any,
+    index: int,
+    message_type: str | None,
+    received_at: datetime,
+    defaults: BatchDefaults,
+    max_message_bytes: int,
+) -> IntakeError:
+    """The error normalise reports for a refused message, naming where it is in the request."""
+    try:
+        normalise(
+            message,
+            path="body" if message_type is not None else f"batch[{index}]",
+            received_at=received_at,
+            implied_type=message_type,
+            defaults=defaults,
+            message_limit=max_message_bytes,
+        )
+    except IntakeError as error:
+        return error
+    raise AssertionError("normalise accepted a message it had refused")  # pragma: no cover
 
 
 def _batch_messages(body: Any) -> list[Any]:

@@ -41,13 +41,25 @@ class BatchDefaults:
     context: dict[str, Any] | None = None
     integrations: dict[str, Any] | None = None
     sent_at: Any = None
+    sent_at_instant: datetime | None = None
+    """`sent_at` parsed once for the whole batch (None: absent or not an instant)."""
 
 
 NO_DEFAULTS = BatchDefaults()
 
+
+def batch_defaults(
+    context: dict[str, Any] | None, integrations: dict[str, Any] | None, sent_at: str | None
+) -> BatchDefaults:
+    """The defaults of a batch, its sentAt parsed once rather than once per message."""
+    instant = parse_instant(sent_at) if sent_at else None
+    return BatchDefaults(context, integrations, sent_at, instant)
+
+
 # A stored event row: the column values of `collect.tables.events`, minus id and source.
-EventRow = tuple[str, str, str | None, str | None, str | None, datetime, str]
-"""(message_id, type, event, user_id, anonymous_id, timestamp, payload)"""
+EventRow = tuple[str, str, str | None, str | None, str | None, datetime, bytes]
+"""(message_id, type, event, user_id, anonymous_id, timestamp, payload): the payload is the
+stored JSON as UTF-8 bytes, as orjson wrote it (PostgreSQL's COPY takes it as it is)."""
 
 
 def parse_instant(value: str) -> datetime | None:
@@ -81,13 +93,18 @@ def normalise(
     message with the batch's context and integrations merged in, identifiers as strings, a
     messageId (generated when absent), receivedAt, originalTimestamp and the clock-skew
     corrected timestamp: `receivedAt - (sentAt - originalTimestamp)`.
+
+    The intake's hot path: the checks are written out field by field (no loops over field
+    names) and in the order the field tuples above list them, so the first problem reported
+    is the same as a loop would find.
     """
     if type(message) is not dict:
         raise intake_error("invalid_body", path, expected="an object", got=describe_type(message))
-    msg: dict[str, Any] = dict(message)  # a shallow copy: callers keep the message as sent
+    msg: dict[str, Any] = message.copy()  # a shallow copy: callers keep the message as sent
+    get = msg.get
     msg.pop("writeKey", None)  # analytics.js puts the key in the body; it is not event data
 
-    kind = msg.get("type")
+    kind = get("type")
     if implied_type is not None:
         kind = msg["type"] = implied_type
     elif kind is None:
@@ -95,58 +112,75 @@ def normalise(
     elif kind not in MESSAGE_TYPES:
         raise intake_error("unknown_type", path, value=kind, expected=_EXPECTED_TYPES)
 
-    for field in _OBJECT_FIELDS:
-        value = msg.get(field)
-        if value is not None and type(value) is not dict:
-            raise intake_error(
-                "invalid_field", path, field=field, expected="an object", got=describe_type(value)
-            )
-    for field in _STRING_FIELDS:
-        value = msg.get(field)
-        if value is not None and type(value) is not str:
-            raise intake_error(
-                "invalid_field", path, field=field, expected="a string", got=describe_type(value)
-            )
-        if value and "\x00" in value:
-            raise _nul_error(path, field)
-    for field in _ID_FIELDS:
-        value = msg.get(field)
-        if value is None or type(value) is str:
-            if value == "":
-                del msg[field]  # an empty identifier is no identifier
-            elif value and "\x00" in value:
-                raise _nul_error(path, field)
-        elif type(value) is int or type(value) is float:
-            msg[field] = str(value)
-        else:
-            raise intake_error(
-                "invalid_field",
-                path,
-                field=field,
-                expected="a string or a number",
-                got=describe_type(value),
-            )
+    # _OBJECT_FIELDS
+    value = get("properties")
+    if value is not None and type(value) is not dict:
+        raise _not_an_object(path, "properties", value)
+    value = get("traits")
+    if value is not None and type(value) is not dict:
+        raise _not_an_object(path, "traits", value)
+    context = get("context")
+    if context is not None and type(context) is not dict:
+        raise _not_an_object(path, "context", context)
+    integrations = get("integrations")
+    if integrations is not None and type(integrations) is not dict:
+        raise _not_an_object(path, "integrations", integrations)
+    # _STRING_FIELDS
+    event = get("event")
+    if event is not None:
+        _check_string(event, path, "event")
+    name = get("name")
+    if name is not None:
+        _check_string(name, path, "name")
+    value = get("category")
+    if value is not None:
+        _check_string(value, path, "category")
+    # _ID_FIELDS
+    user_id = get("userId")
+    if user_id is not None:
+        user_id = _identifier(msg, "userId", user_id, path)
+    anonymous_id = get("anonymousId")
+    if anonymous_id is not None:
+        anonymous_id = _identifier(msg, "anonymousId", anonymous_id, path)
+    group_id = get("groupId")
+    if group_id is not None:
+        group_id = _identifier(msg, "groupId", group_id, path)
+    previous_id = get("previousId")
+    if previous_id is not None:
+        previous_id = _identifier(msg, "previousId", previous_id, path)
 
-    user_id = msg.get("userId")
-    anonymous_id = msg.get("anonymousId")
     if not user_id and not anonymous_id:
         raise intake_error("missing_identity", path)
-    for field in _REQUIRED.get(kind, ()):
-        if not msg.get(field):
-            raise intake_error("missing_field", path, field=field, type=kind)
-    if kind == "alias" and not user_id:
-        raise intake_error("missing_field", path, field="userId", type=kind)
+    # _REQUIRED
+    if kind == "track":
+        if not event:
+            raise intake_error("missing_field", path, field="event", type=kind)
+    elif kind == "group":
+        if not group_id:
+            raise intake_error("missing_field", path, field="groupId", type=kind)
+    elif kind == "alias":
+        if not previous_id:
+            raise intake_error("missing_field", path, field="previousId", type=kind)
+        if not user_id:
+            raise intake_error("missing_field", path, field="userId", type=kind)
 
-    message_id = _message_id(msg, path)
-    timestamp = _corrected_timestamp(msg, path, received_at, defaults.sent_at)
+    message_id = get("messageId")
+    if (
+        type(message_id) is not str
+        or not message_id
+        or len(message_id) > 255
+        or ("\x00" in message_id)
+    ):
+        message_id = _message_id(msg, path)
+    timestamp = _corrected_timestamp(msg, path, received_at, defaults)
     # orjson writes these instants (OPT_UTC_Z), far cheaper than formatting them here.
     msg["receivedAt"] = received_at
     msg["timestamp"] = timestamp
 
     if defaults.context:
-        msg["context"] = {**defaults.context, **(msg.get("context") or {})}
+        msg["context"] = {**defaults.context, **(context or {})}
     if defaults.integrations:
-        msg["integrations"] = {**defaults.integrations, **(msg.get("integrations") or {})}
+        msg["integrations"] = {**defaults.integrations, **(integrations or {})}
 
     try:
         encoded = orjson.dumps(msg, option=orjson.OPT_UTC_Z)
@@ -157,8 +191,51 @@ def normalise(
     if len(encoded) > message_limit:
         raise intake_error("message_too_large", path, size=len(encoded), limit=message_limit)
 
-    name = msg.get("event") if kind == "track" else msg.get("name")
-    return message_id, kind, name, user_id, anonymous_id, timestamp, encoded.decode()
+    return (
+        message_id,
+        kind,
+        event if kind == "track" else name,
+        user_id,
+        anonymous_id,
+        timestamp,
+        encoded,
+    )
+
+
+def _not_an_object(path: str, field: str, value: Any) -> IntakeError:
+    return intake_error(
+        "invalid_field", path, field=field, expected="an object", got=describe_type(value)
+    )
+
+
+def _check_string(value: Any, path: str, field: str) -> None:
+    if type(value) is not str:
+        raise intake_error(
+            "invalid_field", path, field=field, expected="a string", got=describe_type(value)
+        )
+    if "\x00" in value:
+        raise _nul_error(path, field)
+
+
+def _identifier(msg: dict[str, Any], field: str, value: Any, path: str) -> str | None:
+    """An identifier as stored: a string (numbers converted), None when empty."""
+    if type(value) is str:
+        if not value:
+            del msg[field]  # an empty identifier is no identifier
+            return None
+        if "\x00" in value:
+            raise _nul_error(path, field)
+        return value
+    if type(value) is int or type(value) is float:
+        text = msg[field] = str(value)
+        return text
+    raise intake_error(
+        "invalid_field",
+        path,
+        field=field,
+        expected="a string or a number",
+        got=describe_type(value),
+    )
 
 
 def _message_id(msg: dict[str, Any], path: str) -> str:
@@ -203,14 +280,17 @@ def _nul_error(path: str, field: str) -> IntakeError:
 
 
 def _corrected_timestamp(
-    msg: dict[str, Any], path: str, received_at: datetime, batch_sent_at: Any
+    msg: dict[str, Any], path: str, received_at: datetime, defaults: BatchDefaults
 ) -> datetime:
     """Applies the spec's clock-skew correction; keeps the client's time as originalTimestamp."""
     # Both parsed, even when originalTimestamp wins: a bad timestamp is refused, not dropped.
     original = _instant(msg, "originalTimestamp", path)
     timestamp = _instant(msg, "timestamp", path)
     original = original or timestamp
-    sent_at = _instant(msg, "sentAt", path, batch_sent_at)
+    if msg.get("sentAt") is None and defaults.sent_at_instant is not None:
+        sent_at: datetime | None = defaults.sent_at_instant
+    else:
+        sent_at = _instant(msg, "sentAt", path, defaults.sent_at)
     if original is None:
         return received_at
     msg["originalTimestamp"] = original

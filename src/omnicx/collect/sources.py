@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import secrets
 import string
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, update
+from sqlalchemy.pool import NullPool
 
 from omnicx.collect.tables import source_daily_counts, sources, write_keys
 from omnicx.store.clock import as_utc, utc_now
@@ -30,6 +35,8 @@ CHANNELS = (
     "other",
 )
 """The channel kinds a source can be; every stored event carries its source's channel."""
+
+log = logging.getLogger("omnicx.collect.sources")
 
 _NAME = re.compile(r"^[\w][\w .:/@+-]{0,199}$")
 
@@ -209,43 +216,144 @@ def find_key_owner(connection: Connection, key: str) -> KeyOwner | None:
     return KeyOwner(row.id, row.name, row.channel, row.enabled)
 
 
+class Missing:
+    """What `WriteKeyCache.peek` returns when it has no answer it may serve."""
+
+
+MISSING = Missing()
+
+
 class WriteKeyCache:
     """Resolves write keys without a database round trip per request.
 
-    Answers (found or not) are kept for `ttl` seconds, so a disabled source or a rotated key
-    takes effect within that time in every server process.
+    An answer (found or not) is served for at most `ttl` seconds after the lookup that produced
+    it began, so a disabled source or a rotated key takes effect within that time in every
+    server process. Under load nobody waits for the database: once an answer is half its
+    lifetime old, the next request that uses it starts one lookup in the background (and is
+    answered from the cache meanwhile); the fresh answer replaces it before it expires. Only a
+    key seen for the first time, or unused for longer than `ttl`, waits for a lookup, and all
+    the requests that need the same key share that one lookup.
+
+    Lookups only read. On a SQLite file they run on a connection of their own whose
+    transactions do not begin IMMEDIATE, so they never queue for the write lock behind the
+    writer's group commits (WAL lets them read meanwhile).
     """
 
     def __init__(self, engine: Engine, *, ttl: float = 2.0) -> None:
         self._engine = engine
+        self._read_engine = _read_only_engine(engine)
         self._ttl = ttl
+        # key -> (monotonic time its lookup began, owner)
         self._entries: dict[str, tuple[float, KeyOwner | None]] = {}
+        # key -> (monotonic time the lookup began, its outcome): at most one per key
+        self._inflight: dict[str, tuple[float, Future[KeyOwner | None]]] = {}
         self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
 
-    def cached(self, key: str) -> tuple[bool, KeyOwner | None]:
-        """Returns (True, owner) when a fresh answer is cached, else (False, None); no I/O."""
+    def peek(self, key: str) -> KeyOwner | Missing | None:
+        """The cached answer if it may still be served, else MISSING; no I/O, never blocks.
+
+        Starts a background refresh when the answer is past half its lifetime.
+        """
         entry = self._entries.get(key)
-        if entry is not None and entry[0] > time.monotonic():
-            return True, entry[1]
-        return False, None
+        if entry is None:
+            return MISSING
+        now = time.monotonic()
+        age = now - entry[0]
+        if age >= self._ttl:
+            return MISSING
+        if age >= self._ttl / 2 and key not in self._inflight:
+            self._lookup(key, now)
+        return entry[1]
 
-    def resolve(self, key: str) -> KeyOwner | None:
-        """Returns the key's source, from the cache when fresh, else from the database."""
-        fresh, owner = self.cached(key)
-        if fresh:
-            return owner
+    async def owner(self, key: str) -> KeyOwner | None:
+        """The key's source: from the cache when servable, else awaiting the key's lookup."""
+        cached = self.peek(key)
+        if not isinstance(cached, Missing):
+            return cached
         if not plausible_write_key(key):  # answered without a query, and never cached
             return None
-        now = time.monotonic()
-        with self._engine.connect() as connection:
-            owner = find_key_owner(connection, key)
+        # Shielded: a request that goes away must not cancel the lookup others are awaiting.
+        return await asyncio.shield(asyncio.wrap_future(self._lookup(key, time.monotonic())))
+
+    def resolve(self, key: str) -> KeyOwner | None:
+        """Like `owner`, for callers outside an event loop (blocks for the lookup)."""
+        cached = self.peek(key)
+        if not isinstance(cached, Missing):
+            return cached
+        if not plausible_write_key(key):
+            return None
+        return self._lookup(key, time.monotonic()).result()
+
+    def _lookup(self, key: str, now: float) -> Future[KeyOwner | None]:
+        """The lookup in flight for `key` if it began at most `ttl` before `now`, else a new one."""
+        with self._lock:
+            inflight = self._inflight.get(key)
+            if inflight is not None and inflight[0] >= now - self._ttl:
+                # Began after `now - ttl`: its answer is as recent as one this caller may serve.
+                return inflight[1]
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(2, thread_name_prefix="omnicx-keys")
+            began = time.monotonic()
+            future = self._executor.submit(self._query, key, began)
+            self._inflight[key] = (began, future)
+            return future
+
+    def _query(self, key: str, began: float) -> KeyOwner | None:
+        try:
+            with self._read_engine.connect() as connection:
+                owner = find_key_owner(connection, key)
+        except Exception:
+            with self._lock:
+                if self._inflight.get(key, (None,))[0] == began:
+                    del self._inflight[key]
+            log.warning("write key lookup failed", exc_info=True)
+            raise
         with self._lock:
             if len(self._entries) > 10_000:  # bound memory against random keys
                 self._entries.clear()
-            self._entries[key] = (now + self._ttl, owner)
+            current = self._entries.get(key)
+            if current is None or current[0] < began:
+                self._entries[key] = (began, owner)
+            if self._inflight.get(key, (None,))[0] == began:
+                del self._inflight[key]
         return owner
 
     def forget(self) -> None:
         """Drops every cached answer."""
         with self._lock:
             self._entries.clear()
+
+    def close(self) -> None:
+        """Stops the lookup threads and closes the lookups' own connections."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        if self._read_engine is not self._engine:
+            self._read_engine.dispose()
+
+
+def _read_only_engine(engine: Engine) -> Engine:
+    """An engine for lookups that never takes SQLite's write lock (the same engine otherwise).
+
+    omnicx's SQLite engines begin every transaction IMMEDIATE (store.engine), which is the
+    database's write lock; a lookup only reads, and in WAL mode reads need no lock at all.
+    An in-memory database is private to its engine's one connection: it keeps that engine.
+    """
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return engine
+    reader = create_engine(
+        engine.url,
+        connect_args={"check_same_thread": False, "timeout": 60},
+        poolclass=NullPool,
+    )
+
+    @event.listens_for(reader, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # autocommit: each SELECT reads on its own
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.close()
+
+    return reader

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
+from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection, func, select, text
 
 from omnicx.collect.tables import events, rejected_events
@@ -23,24 +25,36 @@ _COLUMNS = (
     "source_id, channel, message_id, type, event, user_id, anonymous_id, "
     "timestamp, received_at, payload"
 )
-# PostgreSQL bulk path: COPY into a per-connection temporary table, then one INSERT ... SELECT
-# that skips messages already stored. Measured about 2.5x faster than a multi-row INSERT or
-# unnest() of arrays, and COPY alone cannot skip duplicates.
+# PostgreSQL bulk path: COPY straight into `events`, in binary (no text formatting or
+# escaping of the values), inside a savepoint. COPY cannot skip duplicates: when one of the rows
+# is already stored (an SDK retry), the savepoint is rolled back and the rows take the slower
+# path, COPY into a per-connection temporary table then one INSERT ... SELECT that skips
+# messages already stored. Measured: 20 against 34 us of PostgreSQL per event.
+# The payload arrives as UTF-8 bytes: dumped as bytea it is sent as it is, which is exactly
+# what a text value is in COPY's binary format (the server still checks the encoding).
+_PG_TYPES = (
+    "int4", "varchar", "varchar", "varchar", "text", "text", "text", "timestamptz",
+    "timestamptz", "bytea",
+)  # fmt: skip
+_PG_COPY_EVENTS = f"COPY events ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 _PG_STAGING = (
     "CREATE TEMP TABLE IF NOT EXISTS incoming_events (source_id integer, channel varchar(16), "
     "message_id varchar(255), type varchar(16), event text, user_id text, anonymous_id text, "
     "timestamp timestamptz, received_at timestamptz, payload text) ON COMMIT DELETE ROWS"
 )
-_PG_COPY = f"COPY incoming_events ({_COLUMNS}) FROM STDIN"
+_PG_COPY_STAGING = f"COPY incoming_events ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 _PG_MOVE = (
     f"INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM incoming_events "
     "ON CONFLICT (source_id, message_id) DO NOTHING"
 )
 
 
-@dataclass(frozen=True, slots=True)
-class StampedRow:
-    """A validated event with the source it came from and when it arrived."""
+class StampedRow(NamedTuple):
+    """A validated event with the source it came from and when it arrived.
+
+    A tuple in the order of the `events` columns: built per event on the intake's hot path
+    (cheaper than an object) and handed to COPY as it is.
+    """
 
     source_id: int
     channel: str
@@ -51,7 +65,8 @@ class StampedRow:
     anonymous_id: str | None
     timestamp: datetime
     received_at: datetime
-    payload: str
+    payload: str | bytes
+    """The message as stored, JSON; UTF-8 bytes from the intake (no decoding needed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +120,8 @@ def append(
 
 
 def _first_of_each_message(rows: Sequence[StampedRow]) -> Sequence[StampedRow]:
+    if len(set(map(_message_id_of, rows))) == len(rows):  # the usual case, at C speed
+        return rows
     seen: set[tuple[int, str]] = set()
     unique: list[StampedRow] = []
     for row in rows:
@@ -115,23 +132,36 @@ def _first_of_each_message(rows: Sequence[StampedRow]) -> Sequence[StampedRow]:
     return unique if len(unique) != len(rows) else rows
 
 
+_message_id_of = itemgetter(2)
+
+
 def _append_postgresql(connection: Connection, rows: Sequence[StampedRow]) -> int:
     # The driver's COPY support is not part of SQLAlchemy; use the psycopg connection beneath.
     driver_connection: Any = connection.connection.driver_connection
-    # Every time, not once per connection: a rolled-back transaction also rolls back its creation.
-    connection.exec_driver_sql(_PG_STAGING)
     with driver_connection.cursor() as cursor:
-        with cursor.copy(_PG_COPY) as copy:
-            for row in rows:
-                copy.write_row(
-                    (
-                        row.source_id, row.channel, row.message_id, row.type, row.event,
-                        row.user_id, row.anonymous_id, row.timestamp, row.received_at,
-                        row.payload,
-                    )
-                )  # fmt: skip
+        cursor.execute("SAVEPOINT omnicx_append")
+        try:
+            _copy(cursor, _PG_COPY_EVENTS, rows)
+        except UniqueViolation:  # some were already stored: none of these rows are
+            cursor.execute("ROLLBACK TO SAVEPOINT omnicx_append")
+        else:
+            cursor.execute("RELEASE SAVEPOINT omnicx_append")
+            return len(rows)
+        # Every time, not once per connection: a rolled-back transaction also rolls back its
+        # creation.
+        cursor.execute(_PG_STAGING)
+        _copy(cursor, _PG_COPY_STAGING, rows)
         cursor.execute(_PG_MOVE)
         return int(cursor.rowcount)
+
+
+def _copy(cursor: Any, statement: str, rows: Sequence[StampedRow]) -> None:
+    with cursor.copy(statement) as copy:
+        copy.set_types(_PG_TYPES)
+        write_row = copy.write_row
+        for row in rows:
+            payload = row[9]
+            write_row(row if type(payload) is bytes else (*row[:9], str(payload).encode()))
 
 
 _SQLITE_INSERT = (
@@ -169,7 +199,7 @@ def _append_sqlite(connection: Connection, rows: Sequence[StampedRow]) -> int:
                 row.anonymous_id,
                 instant(row.timestamp),
                 instant(row.received_at),
-                row.payload,
+                row.payload.decode() if type(row.payload) is bytes else row.payload,
             )
             for row in rows
         ],

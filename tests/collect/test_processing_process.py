@@ -1,0 +1,60 @@
+"""`omnicx serve`'s processing stage in a child process: same consumers, woken by commits."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+
+import pytest
+from sqlalchemy import Engine, select
+
+from omnicx.api import runtime as runtime_module
+from omnicx.api.runtime import ProcessingProcess, Runtime
+from omnicx.collect import sources
+from omnicx.collect.stream import StampedRow
+from omnicx.collect.tables import source_daily_counts
+from omnicx.settings import Settings
+from omnicx.store.clock import utc_now
+
+
+def test_the_child_process_consumes_what_the_writer_commits(
+    engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime_module, "tune_server_process", lambda: None)  # tested below
+    with engine.begin() as connection:
+        source_id = sources.add(connection, name="web", channel="web").id
+    runtime = Runtime.open(Settings(database_url=database_url), serving=True)
+    try:
+        assert isinstance(runtime.processing, ProcessingProcess)
+        now = utc_now()
+        rows = [
+            StampedRow(source_id, "web", f"m{i}", "track", "E", "u", None, now, now, b"{}")
+            for i in range(30)
+        ]
+        runtime.writer.write_blocking(rows)
+        deadline = time.monotonic() + 60
+        counted = 0
+        while time.monotonic() < deadline and counted < 30:
+            time.sleep(0.1)
+            with engine.connect() as connection:
+                counted = sum(connection.execute(select(source_daily_counts.c.events)).scalars())
+        assert counted == 30
+        while time.monotonic() < deadline and runtime.processing.processed < 30:
+            time.sleep(0.1)  # the child publishes its count a few times a second
+        assert runtime.processing.processed >= 30  # every consumer's share of the 30 events
+    finally:
+        runtime.close()
+    assert not runtime.processing._process.is_alive()
+
+
+def test_server_processes_are_tuned_for_the_intake() -> None:
+    thresholds, interval = gc.get_threshold(), sys.getswitchinterval()
+    try:
+        runtime_module.tune_server_process()
+        assert gc.get_threshold()[0] == 50_000
+        assert sys.getswitchinterval() == pytest.approx(runtime_module.SWITCH_INTERVAL)
+    finally:
+        gc.set_threshold(*thresholds)
+        sys.setswitchinterval(interval)
+        gc.unfreeze()
