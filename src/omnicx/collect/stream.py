@@ -14,6 +14,7 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 
 from psycopg.errors import UniqueViolation
+from psycopg.types.string import BytesBinaryDumper
 from sqlalchemy import Connection, func, select, text
 
 from omnicx.collect.tables import events, rejected_events
@@ -156,6 +157,9 @@ def _append_postgresql(connection: Connection, rows: Sequence[StampedRow]) -> in
 
 
 def _copy(cursor: Any, statement: str, rows: Sequence[StampedRow]) -> None:
+    # By type OID, bytea would get psycopg's DB-API dumper (Python code, per row); the plain
+    # C one is enough for bytes. This cursor only: the connection's adapters stay as they are.
+    cursor.adapters.register_dumper(bytes, BytesBinaryDumper)
     with cursor.copy(statement) as copy:
         copy.set_types(_PG_TYPES)
         write_row = copy.write_row
