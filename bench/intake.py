@@ -366,16 +366,24 @@ def reset_events(backend: Backend) -> None:
     """Empties the event stream (and what processing derived from it), then checkpoints:
     every measurement starts from an empty events table and a fresh WAL segment."""
     from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
 
     tables = ("events", "stream_checkpoints", "source_daily_counts")
     engine = backend.engine()
     try:
-        with engine.begin() as connection:
-            if backend.name == "postgresql":
-                connection.execute(text(f"TRUNCATE {', '.join(tables)}"))
-            else:
-                for table in tables:
-                    connection.execute(text(f"DELETE FROM {table}"))
+        for attempt in range(10):
+            try:
+                with engine.begin() as connection:
+                    if backend.name == "postgresql":
+                        connection.execute(text(f"TRUNCATE {', '.join(tables)}"))
+                    else:
+                        for table in tables:
+                            connection.execute(text(f"DELETE FROM {table}"))
+                break
+            except OperationalError:  # a deadlock with the processing stage still at work
+                if attempt == 9:
+                    raise
+                time.sleep(1)
         if backend.name == "postgresql":
             with engine.connect() as connection:
                 connection.exec_driver_sql("CHECKPOINT")
