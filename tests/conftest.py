@@ -104,3 +104,12 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def lake_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own event lake: processing never writes into the working directory (the
+    default beside a PostgreSQL database), and no test reads another's lake."""
+    path = tmp_path_factory.mktemp("lake")
+    monkeypatch.setenv("OMNICX_LAKE_DIR", str(path))
+    return path

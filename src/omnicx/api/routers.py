@@ -12,6 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from omnicx.access import api as access_api
+from omnicx.analytics import api as analytics_api
 from omnicx.api.errors import API_PREFIX, ERROR_RESPONSES, install_error_handlers
 from omnicx.profiles import api as profiles_api
 from omnicx.profiles import review_api
@@ -20,6 +21,7 @@ API_ROUTERS: list[APIRouter] = [
     access_api.router,
     profiles_api.router,
     review_api.router,
+    analytics_api.router,
     # Domains add their routers here, e.g. the profiles domain's `omnicx.profiles.api.router`.
 ]
 """The routers served under `/api`, in order."""

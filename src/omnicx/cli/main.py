@@ -23,7 +23,9 @@ from omnicx.cli import (
     identity_review,  # noqa: F401  (adds its commands to identity_cli.app)
 )
 from omnicx.cli import imports as imports_cli
+from omnicx.cli import lake as lake_cli
 from omnicx.cli import profiles as profiles_cli
+from omnicx.cli import report as report_cli
 from omnicx.cli import sources as sources_cli
 from omnicx.cli import tokens as tokens_cli
 from omnicx.cli.common import DbOption, console, open_database
@@ -40,6 +42,8 @@ app.add_typer(identity_cli.app, name="identity")
 app.add_typer(profiles_cli.profile_app, name="profile")
 app.add_typer(profiles_cli.profiles_app, name="profiles")
 app.add_typer(tokens_cli.app, name="tokens")
+app.add_typer(report_cli.app, name="report")
+app.add_typer(lake_cli.app, name="lake")
 app.command("import")(imports_cli.import_file)
 app.command("demo")(demo_cli.demo)
 db_app = typer.Typer(help="Database schema: upgrade and inspect migrations.")

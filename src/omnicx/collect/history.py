@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Select, and_, delete, or_, select
+from sqlalchemy import Connection, Select, and_, delete, func, or_, select
 
 from omnicx.collect.tables import events, rejected_events, sources
 from omnicx.store.bulk import chunks
@@ -124,6 +124,18 @@ def erase_rejected_mentioning(connection: Connection, needles: Collection[str]) 
             or 0
         )
     return erased
+
+
+def count_events_between(connection: Connection, after: int, until: int) -> int:
+    """How many stored events have an id above `after` and at most `until`."""
+    return int(
+        connection.execute(
+            select(func.count())
+            .select_from(events)
+            .where(events.c.id > after, events.c.id <= until)
+        ).scalar()
+        or 0
+    )
 
 
 def source_names(connection: Connection) -> dict[int, str]:

@@ -64,6 +64,19 @@ class StreamConsumer(Protocol):
         """Applies the batch's effects using `connection` (inside the checkpoint's transaction)."""
 
 
+def batch_size_of(consumer: StreamConsumer, default: int) -> int:
+    """The batch size a consumer asks for (its attribute `batch_size`), else `default`."""
+    size = getattr(consumer, "batch_size", None)
+    return size if isinstance(size, int) and size > 0 else default
+
+
+def min_interval_of(consumer: StreamConsumer) -> float:
+    """Seconds the stage lets pass between two runs of a consumer that asks for it (its
+    attribute `min_interval`: the event lake prefers fewer, larger batches)."""
+    interval = getattr(consumer, "min_interval", 0.0)
+    return float(interval) if isinstance(interval, int | float) else 0.0
+
+
 def upstream_of(consumer: StreamConsumer) -> str | None:
     """The consumer whose results this one reads, if any (its attribute `upstream`): it only
     processes events the upstream consumer has already processed."""
@@ -191,6 +204,9 @@ def process_once(
             until=checkpoint(connection, upstream) if upstream else None,
         )
         if not batch:
+            idle = getattr(consumer, "idle", None)
+            if callable(idle):
+                idle(connection)  # a consumer that also follows something else than events
             return 0
         consumer.handle(connection, batch)
         connection.execute(
@@ -207,7 +223,8 @@ def process_available(
     """Runs every consumer until it has caught up with the stream; returns events handled."""
     total = 0
     for consumer in consumers:
-        while handled := process_once(engine, consumer, batch_size=batch_size):
+        size = batch_size_of(consumer, batch_size)
+        while handled := process_once(engine, consumer, batch_size=size):
             total += handled
     return total
 
@@ -274,6 +291,7 @@ class ProcessingStage:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.processed = 0
+        self._last_run: dict[str, float] = {}
 
     def notify(self) -> None:
         """Tells the stage new events were committed."""
@@ -302,12 +320,25 @@ class ProcessingStage:
                 while busy and not self._stop.is_set():
                     busy = False
                     for consumer in self._consumers:
+                        if self._resting(consumer):
+                            continue
                         handled = process_once(
-                            self._engine, consumer, batch_size=self._batch_size, skip_locked=True
+                            self._engine,
+                            consumer,
+                            batch_size=batch_size_of(consumer, self._batch_size),
+                            skip_locked=True,
                         )
+                        if handled:
+                            self._last_run[consumer.name] = time.monotonic()
                         self.processed += handled
                         busy = busy or handled > 0
             except Exception:
                 log.exception("processing failed; retrying")
                 time.sleep(self._poll)
             self._wake.wait(self._poll)
+
+    def _resting(self, consumer: StreamConsumer) -> bool:
+        """Whether the consumer ran less than its `min_interval` ago."""
+        interval = min_interval_of(consumer)
+        last = self._last_run.get(consumer.name)
+        return bool(interval) and last is not None and time.monotonic() - last < interval

@@ -7,13 +7,13 @@ and never commits on its own.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Select, delete, insert, or_, select, update
+from sqlalchemy import Connection, Select, delete, func, insert, or_, select, update
 
 from omnicx.collect.processing import lock_consumer, reset
 from omnicx.identity import graph
@@ -195,6 +195,69 @@ def profiles_of_events(connection: Connection, event_ids: Sequence[int]) -> dict
             if row.profile_id is not None:
                 found[row.event_id] = row.profile_id
     return found
+
+
+def anchors_of_events(
+    connection: Connection, event_ids: Sequence[int]
+) -> dict[int, tuple[int, str | None]]:
+    """Each event's anchor, the identifier it is attributed through, with the profile that
+    identifier belongs to now (events without an anchor are left out). The event lake keeps
+    the anchor, so a later merge moves the event with its identifier."""
+    found: dict[int, tuple[int, str | None]] = {}
+    for chunk in chunks(list(event_ids)):
+        for row in connection.execute(
+            select(
+                identity_observations.c.event_id,
+                identity_observations.c.identifier_id,
+                identifiers.c.profile_id,
+            )
+            .join(identifiers, identifiers.c.id == identity_observations.c.identifier_id)
+            .where(identity_observations.c.event_id.in_(chunk))
+            .where(identity_observations.c.anchor.is_(True))
+        ):
+            found[row.event_id] = (row.identifier_id, row.profile_id)
+    return found
+
+
+def owners_of_identifiers(
+    connection: Connection, identifier_ids: Collection[int]
+) -> dict[int, str | None]:
+    """The profile each identifier belongs to now: None for one that belongs to nobody (a
+    shared identifier) or no longer exists (erased)."""
+    found: dict[int, str | None] = dict.fromkeys(identifier_ids)
+    for chunk in chunks(list(identifier_ids)):
+        for row in connection.execute(
+            select(identifiers.c.id, identifiers.c.profile_id).where(identifiers.c.id.in_(chunk))
+        ):
+            found[row.id] = row.profile_id
+    return found
+
+
+def identifier_ids_of_profiles(connection: Connection, profile_ids: Collection[str]) -> set[int]:
+    """The ids of every identifier of these profiles."""
+    return set(repo.identifiers_of_profiles(connection, profile_ids))
+
+
+def all_owners(connection: Connection, *, page: int = 50_000) -> Iterator[tuple[int, str | None]]:
+    """Every identifier with its profile, in id order (for rebuilding a copy of the graph)."""
+    after = 0
+    while True:
+        rows = connection.execute(
+            select(identifiers.c.id, identifiers.c.profile_id)
+            .where(identifiers.c.id > after)
+            .order_by(identifiers.c.id)
+            .limit(page)
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield int(row.id), row.profile_id
+        after = int(rows[-1].id)
+
+
+def latest_change_id(connection: Connection) -> int:
+    """The id of the newest identity change (0 when none)."""
+    return int(connection.execute(select(func.max(identity_changes.c.id))).scalar() or 0)
 
 
 def _identifier_pairs(connection: Connection, ids: Collection[int]) -> dict[int, tuple[str, str]]:

@@ -1,0 +1,7 @@
+"""Analytics API routes for funnels (being written)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,189 @@
+"""The lake writer: the processing stage's consumer that keeps the event lake up to date.
+
+Each run it (1) brings the people files up to date with the identity changes logged since
+the last run, (2) appends the new events with their anchor identifiers, (3) compacts days
+with many small files, then replaces the manifest. The manifest's `events_through` makes a
+repeated batch (a crash between the manifest and the checkpoint's commit) write nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+from sqlalchemy import Connection
+
+from omnicx.analytics import writer
+from omnicx.analytics.layout import (
+    EVENT_SCHEMA,
+    Manifest,
+    collect_garbage,
+    read_manifest,
+    write_manifest,
+)
+from omnicx.analytics.location import resolve_lake_dir
+from omnicx.collect import history
+from omnicx.collect.processing import StoredEvent
+from omnicx.identity import service as identity
+from omnicx.identity.consumer import CONSUMER_NAME as IDENTITY_CONSUMER
+from omnicx.profiles.facts import ORDER_EVENT, PASSIVE_EVENTS, number
+
+log = logging.getLogger("omnicx.analytics.lake")
+
+CONSUMER_NAME = "analytics.lake"
+
+
+class LakeWriter:
+    """Stream consumer: appends processed events to the lake (after identity resolution)."""
+
+    name = CONSUMER_NAME
+    upstream = IDENTITY_CONSUMER
+    needs_payload = True
+    batch_size = 20_000
+    """Larger batches than the other consumers': fewer, larger Parquet files."""
+    min_interval = 2.0
+    """Seconds between two runs while events trickle in (analytics is not per-event)."""
+
+    def __init__(self, lake_dir: Path | None = None) -> None:
+        self._lake_dir = lake_dir
+        self._sources: dict[int, str] = {}
+
+    def lake_dir(self, connection: Connection) -> Path:
+        """The lake this consumer writes: the one given, or the database's (location.py)."""
+        if self._lake_dir is None:
+            url = connection.engine.url.render_as_string(hide_password=False)
+            self._lake_dir = resolve_lake_dir(url)
+        return self._lake_dir
+
+    def handle(self, connection: Connection, batch: Sequence[StoredEvent]) -> None:
+        """Writes the batch's events not in the lake yet, and the identity changes since."""
+        lake_dir = self.lake_dir(connection)
+        manifest = read_manifest(lake_dir)
+        manifest = follow_identity(connection, lake_dir, manifest)
+        fresh = [e for e in batch if e.id > manifest.events_through]
+        if fresh:
+            anchors = identity.anchors_of_events(connection, [e.id for e in fresh])
+            if any(e.source_id not in self._sources for e in fresh):
+                self._sources = history.source_names(connection)
+            table = event_table(fresh, anchors, self._sources)
+            manifest = writer.append_events(lake_dir, manifest, table)
+            manifest = writer.append_people(lake_dir, manifest, dict(anchors.values()))
+        manifest = writer.compact(lake_dir, manifest)
+        manifest = collect_garbage(lake_dir, manifest)
+        write_manifest(lake_dir, manifest)
+
+    def idle(self, connection: Connection) -> None:
+        """With no new events, still follows identity changes (an unmerge through the API)."""
+        lake_dir = self.lake_dir(connection)
+        manifest = read_manifest(lake_dir)
+        followed = follow_identity(connection, lake_dir, manifest)
+        if followed != manifest:
+            write_manifest(lake_dir, collect_garbage(lake_dir, followed))
+
+
+def follow_identity(connection: Connection, lake_dir: Path, manifest: Manifest) -> Manifest:
+    """Brings the people files up to date with the identity changes after the manifest's
+    `changes_through`: re-attributes the anchors of every profile they name, rewrites all
+    of them after a rebuild, and removes an erased person's events."""
+    last = manifest.changes_through
+    named: set[str] = set()
+    erased: set[str] = set()
+    rebuilt = False
+    while page := identity.changes_since(connection, last, limit=1000):
+        for change in page:
+            rebuilt = rebuilt or change.kind == "rebuild"
+            if change.kind == "erased" and change.profile_id:
+                erased.add(change.profile_id)
+            named.update(p for p in (change.profile_id, change.other_profile_id) if p)
+        last = page[-1].id
+    if last == manifest.changes_through:
+        return manifest
+    if erased:
+        gone = lake_anchors_of(lake_dir, manifest, erased)
+        manifest = writer.erase_anchors(lake_dir, manifest, gone)
+    if rebuilt:
+        log.info("identity was rebuilt: the lake's people files are written again")
+        manifest = writer.replace_people(lake_dir, manifest, identity.all_owners(connection))
+    elif named:
+        anchors = lake_anchors_of(lake_dir, manifest, named)
+        anchors |= identity.identifier_ids_of_profiles(connection, named)
+        manifest = writer.append_people(
+            lake_dir, manifest, identity.owners_of_identifiers(connection, anchors)
+        )
+    return replace(manifest, changes_through=last)
+
+
+def lake_anchors_of(lake_dir: Path, manifest: Manifest, profiles: Collection[str]) -> set[int]:
+    """The anchors the lake attributes to these profiles now."""
+    if not manifest.people_files or not profiles:
+        return set()
+    files = [str(lake_dir / p) for p in manifest.people_files]
+    with duckdb.connect() as db:
+        db.register("wanted", pa.table({"profile_id": pa.array(sorted(profiles), pa.string())}))
+        rows = db.execute(
+            "SELECT anchor FROM (SELECT anchor, arg_max(profile_id, seq) AS profile_id "
+            "FROM read_parquet(?) GROUP BY anchor) "
+            "WHERE profile_id IN (SELECT profile_id FROM wanted)",
+            [files],
+        ).fetchall()
+    return {int(r[0]) for r in rows}
+
+
+def event_table(
+    batch: Sequence[StoredEvent],
+    anchors: dict[int, tuple[int, str | None]],
+    sources: dict[int, str],
+) -> pa.Table:
+    """The lake rows (EVENT_SCHEMA) of stored events."""
+    columns: dict[str, list[Any]] = {f.name: [] for f in EVENT_SCHEMA}
+    for item in batch:
+        message = item.message
+        properties = message.get("properties")
+        properties = properties if isinstance(properties, dict) else None
+        traits = message.get("traits")
+        if not isinstance(traits, dict):
+            context = message.get("context")
+            traits = context.get("traits") if isinstance(context, dict) else None
+            traits = traits if isinstance(traits, dict) else None
+        name = item.event if item.type == "track" else message.get("name")
+        anchor = anchors.get(item.id)
+        revenue, currency = _revenue(name, properties)
+        columns["event_id"].append(item.id)
+        columns["message_id"].append(item.message_id)
+        columns["anchor"].append(anchor[0] if anchor else None)
+        columns["source"].append(sources.get(item.source_id, str(item.source_id)))
+        columns["channel"].append(item.channel)
+        columns["type"].append(item.type)
+        columns["event"].append(name if isinstance(name, str) else None)
+        columns["ts"].append(_naive_utc(item.timestamp))
+        columns["received_at"].append(_naive_utc(item.received_at))
+        columns["active"].append(not (item.type == "track" and name in PASSIVE_EVENTS))
+        columns["revenue"].append(revenue)
+        columns["currency"].append(currency)
+        columns["properties"].append(orjson.dumps(properties).decode() if properties else None)
+        columns["traits"].append(orjson.dumps(traits).decode() if traits else None)
+    return pa.table(columns, schema=EVENT_SCHEMA)
+
+
+def _revenue(name: object, properties: dict[str, Any] | None) -> tuple[float | None, str | None]:
+    """An event's revenue: its `revenue` property, or an order's `total` (Segment's spec)."""
+    if not properties:
+        return None, None
+    value = number(properties.get("revenue"))
+    if value is None and name == ORDER_EVENT:
+        value = number(properties.get("total"))
+    if value is None:
+        return None, None
+    currency = properties.get("currency")
+    return value, currency.upper()[:3] if isinstance(currency, str) and currency else None
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment

@@ -1,0 +1,159 @@
+"""Reading the lake: a snapshot of its manifest opened in DuckDB.
+
+`open_lake(path).connect(scope)` gives a DuckDB connection with these views:
+
+- `events`: the scope's events of known people, each with `person`, the id of the profile
+  its person holds now (merges and unmerges show without rewriting a file), and `day`;
+- `all_events`: the same people's events of every day (first touches, cohorts and
+  lifecycles need what happened before the range);
+- `people`: `anchor` → `profile_id`, the attribution the two views use.
+
+Columns of both event views: event_id, message_id, person, anchor, source, channel, type,
+event, ts, day, received_at, active, revenue, currency, properties, traits (layout.py).
+Times are naive UTC timestamps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from omnicx.analytics.layout import EVENT_SCHEMA, Manifest, read_manifest
+from omnicx.analytics.scope import Scope
+
+_COLUMNS = [f.name for f in EVENT_SCHEMA]
+_EMPTY_TYPES = {
+    "event_id": "BIGINT",
+    "message_id": "VARCHAR",
+    "anchor": "BIGINT",
+    "source": "VARCHAR",
+    "channel": "VARCHAR",
+    "type": "VARCHAR",
+    "event": "VARCHAR",
+    "ts": "TIMESTAMP",
+    "received_at": "TIMESTAMP",
+    "active": "BOOLEAN",
+    "revenue": "DOUBLE",
+    "currency": "VARCHAR",
+    "properties": "VARCHAR",
+    "traits": "VARCHAR",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LakeSnapshot:
+    """The lake as one manifest describes it."""
+
+    path: Path
+    manifest: Manifest
+
+    @contextmanager
+    def connect(
+        self, scope: Scope | None = None, *, threads: int | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A DuckDB connection (in memory) with the views `events`, `all_events` and `people`."""
+        scope = scope or Scope()
+        db = duckdb.connect(config={"threads": threads} if threads else {})
+        try:
+            define_views(db, self, scope)
+            yield db
+        finally:
+            db.close()
+
+    def event_files(self, scope: Scope | None = None) -> list[str]:
+        """Absolute paths of the event files a scope needs (all of them without a range)."""
+        scope = scope or Scope()
+        return [str(self.path / p) for p in self.manifest.files_between(scope.start, scope.end)]
+
+
+def open_lake(path: Path) -> LakeSnapshot:
+    """A snapshot of the lake at `path` (an empty lake when it was never written)."""
+    return LakeSnapshot(path, read_manifest(path))
+
+
+def define_views(db: duckdb.DuckDBPyConnection, lake: LakeSnapshot, scope: Scope) -> None:
+    """Creates `people`, `all_events` and `events` in `db` for the lake and scope."""
+    people = [str(lake.path / p) for p in lake.manifest.people_files]
+    if not people:
+        db.execute(
+            "CREATE VIEW people AS "
+            "SELECT NULL::BIGINT AS anchor, NULL::VARCHAR AS profile_id WHERE false"
+        )
+    elif len(people) == 1 and people[0].endswith("c.parquet"):
+        # A compacted file holds one row per anchor already.
+        db.execute(
+            f"CREATE VIEW people AS SELECT anchor, profile_id FROM read_parquet({_list(people)})"
+        )
+    else:
+        db.execute(
+            "CREATE VIEW people AS SELECT anchor, arg_max(profile_id, seq) AS profile_id "
+            f"FROM read_parquet({_list(people)}) GROUP BY anchor"
+        )
+    db.execute(f"CREATE VIEW lake_raw AS {_raw(lake.event_files())}")
+    db.execute(f"CREATE VIEW lake_range AS {_raw(lake.event_files(scope))}")
+    columns = ", ".join(f"e.{c}" for c in _COLUMNS if c != "anchor")
+    person_filter, parameters = _people_filter(db, scope)
+    attributed = (
+        f"SELECT e.event_id, e.message_id, p.profile_id AS person, e.anchor, "
+        f"{columns.replace('e.event_id, e.message_id, ', '')}, CAST(e.ts AS DATE) AS day "
+        "FROM {source} e JOIN people p ON p.anchor = e.anchor WHERE p.profile_id IS NOT NULL"
+        f"{person_filter}"
+    )
+    db.execute(f"CREATE VIEW all_events AS {attributed.format(source='lake_raw')}")
+    conditions: list[str] = []
+    values: list[Any] = []
+    if scope.start_at:
+        conditions.append(f"ts >= TIMESTAMP '{scope.start_at.isoformat(sep=' ')}'")
+    if scope.end_before:
+        conditions.append(f"ts < TIMESTAMP '{scope.end_before.isoformat(sep=' ')}'")
+    for condition in scope.filters:
+        conditions.append(condition.sql(values))
+    where = " AND ".join(conditions) or "true"
+    # Views cannot hold parameters: the filters' values are inlined as SQL literals.
+    db.execute(f"CREATE VIEW events AS SELECT * FROM all_events WHERE {_inline(where, values)}")
+    del parameters
+
+
+def _raw(files: list[str]) -> str:
+    if not files:
+        return (
+            "SELECT "
+            + ", ".join(f"NULL::{_EMPTY_TYPES[c]} AS {c}" for c in _COLUMNS)
+            + " WHERE false"
+        )
+    return f"SELECT * FROM read_parquet({_list(files)})"
+
+
+def _list(paths: list[str]) -> str:
+    return "[" + ", ".join(_literal(p) for p in paths) + "]"
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(float(value))
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _inline(sql: str, values: list[Any]) -> str:
+    parts = sql.split("?")
+    if len(parts) != len(values) + 1:
+        raise AssertionError("a filter's SQL and its values disagree")
+    out = [parts[0]]
+    for value, rest in zip(values, parts[1:], strict=True):
+        out.append(_literal(value))
+        out.append(rest)
+    return "".join(out)
+
+
+def _people_filter(db: duckdb.DuckDBPyConnection, scope: Scope) -> tuple[str, list[Any]]:
+    if scope.people is None:
+        return "", []
+    db.execute("CREATE TEMP TABLE scope_people(profile_id VARCHAR PRIMARY KEY)")
+    if scope.people:
+        db.executemany("INSERT INTO scope_people VALUES (?)", [(p,) for p in sorted(scope.people)])
+    return " AND p.profile_id IN (SELECT profile_id FROM scope_people)", []
