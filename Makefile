@@ -13,7 +13,7 @@ BROWSER_DIR := tests/e2e/browser
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup demo serve test test-fast lint bench clean browser-deps chromium
+.PHONY: setup demo serve test test-fast lint bench clean browser-deps chromium java
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -43,8 +43,15 @@ chromium:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "The browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
 
+# A Java runtime for the Spark test (PySpark in local mode reads the lake).
+java:
+	@command -v java >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless; \
+	  else echo "The Spark test needs Java 17+: sudo apt-get install default-jre-headless" >&2; exit 1; fi; }
+
 # Quick start, command 2: the whole test suite, on SQLite and PostgreSQL (127.0.0.1:5432/test).
-test: setup browser-deps chromium
+test: setup browser-deps chromium java
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 test-fast: setup

@@ -57,5 +57,6 @@ SETTING_ENV_VARS = (
     "OMNICX_LOG_LEVEL",
     "OMNICX_RUN_PROCESSING",
     "OMNICX_SECRET_KEY",
+    "OMNICX_LAKE_DIR",
 )
 """The environment variables omnicx reads; docs/configuration.md documents each."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from omnicx.analytics.layout import EVENT_SCHEMA, Manifest, read_manifest
 from omnicx.analytics.scope import Scope
@@ -153,7 +154,10 @@ def _inline(sql: str, values: list[Any]) -> str:
 def _people_filter(db: duckdb.DuckDBPyConnection, scope: Scope) -> tuple[str, list[Any]]:
     if scope.people is None:
         return "", []
-    db.execute("CREATE TEMP TABLE scope_people(profile_id VARCHAR PRIMARY KEY)")
-    if scope.people:
-        db.executemany("INSERT INTO scope_people VALUES (?)", [(p,) for p in sorted(scope.people)])
+    members = pa.table({"profile_id": pa.array(sorted(scope.people), pa.string())})
+    db.register("scope_people_arrow", members)
+    db.execute(
+        "CREATE TEMP TABLE scope_people AS SELECT DISTINCT profile_id FROM scope_people_arrow"
+    )
+    db.unregister("scope_people_arrow")
     return " AND p.profile_id IN (SELECT profile_id FROM scope_people)", []
