@@ -176,3 +176,19 @@ def test_compaction_keeps_every_event(engine: Engine, lake_dir: Path) -> None:
     lake = open_lake(lake_dir)
     assert len(lake.manifest.event_files) == 1 and len(lake.manifest.people_files) == 1
     assert len(_attributed(lake_dir)) == 12 and _people(lake_dir) == 12
+
+
+def test_an_identity_rebuild_starts_the_lake_again(engine: Engine, lake_dir: Path) -> None:
+    shop = Shop(engine)
+    _browse_then_buy(shop)
+    shop.send("web", identify("u-1", "a-1", days=2))
+    before = _attributed(lake_dir)
+    downstream = [c.name for c in stream_consumers()][2:]  # after identity
+    assert CONSUMER_NAME in downstream
+    with engine.begin() as connection:
+        identity.rebuild(connection, downstream=downstream, actor="test")
+    shop.process()
+    lake = open_lake(lake_dir)
+    assert lake.manifest.generation == 1
+    assert lake.manifest.rows() == len(before) == 4
+    assert _attributed(lake_dir) == before

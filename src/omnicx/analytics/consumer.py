@@ -25,6 +25,7 @@ from omnicx.analytics.layout import (
     EVENT_SCHEMA,
     Manifest,
     collect_garbage,
+    drop_files,
     read_manifest,
     write_manifest,
 )
@@ -90,8 +91,8 @@ class LakeWriter:
 
 def follow_identity(connection: Connection, lake_dir: Path, manifest: Manifest) -> Manifest:
     """Brings the people files up to date with the identity changes after the manifest's
-    `changes_through`: re-attributes the anchors of every profile they name, rewrites all
-    of them after a rebuild, and removes an erased person's events."""
+    `changes_through`: re-attributes the anchors of every profile they name, removes an erased
+    person's events, and starts the lake again after an identity rebuild."""
     last = manifest.changes_through
     named: set[str] = set()
     erased: set[str] = set()
@@ -105,13 +106,20 @@ def follow_identity(connection: Connection, lake_dir: Path, manifest: Manifest) 
         last = page[-1].id
     if last == manifest.changes_through:
         return manifest
+    if rebuilt:
+        # Identity rebuilt from the raw events picks anchors again, and sets this consumer
+        # back to the start of the stream: the lake starts again too, as the profiles do.
+        log.info("identity was rebuilt: the lake starts again from the first event")
+        return drop_files(
+            Manifest(
+                generation=manifest.generation + 1, changes_through=last, garbage=manifest.garbage
+            ),
+            manifest.files(),
+        )
     if erased:
         gone = lake_anchors_of(lake_dir, manifest, erased)
         manifest = writer.erase_anchors(lake_dir, manifest, gone)
-    if rebuilt:
-        log.info("identity was rebuilt: the lake's people files are written again")
-        manifest = writer.replace_people(lake_dir, manifest, identity.all_owners(connection))
-    elif named:
+    if named:
         anchors = lake_anchors_of(lake_dir, manifest, named)
         anchors |= identity.identifier_ids_of_profiles(connection, named)
         manifest = writer.append_people(
