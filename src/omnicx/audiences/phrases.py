@@ -1,0 +1,132 @@
+"""Every word a segment definition shows users: its text form and its validation errors.
+
+Kept in one module so a translation replaces two dictionaries and nothing else. Templates use
+`str.format` fields, so a language can put the words in its own order.
+"""
+
+from __future__ import annotations
+
+PHRASES: dict[str, str] = {
+    # Combining conditions (upper case, so they stand out from the words inside conditions).
+    "and": "AND",
+    "or": "OR",
+    "not": "NOT ({condition})",
+    "group": "({condition})",
+    # Who: a trait of the profile, or a computed trait (shown bare, as on the profile).
+    "trait": "trait {name}",
+    "computed": "{name}",
+    # Comparisons; `{subject}` is the trait, `{value}` the condition's value.
+    "op.eq": "{subject} = {value}",
+    "op.neq": "{subject} ≠ {value}",
+    "op.gt": "{subject} > {value}",
+    "op.gte": "{subject} ≥ {value}",
+    "op.lt": "{subject} < {value}",
+    "op.lte": "{subject} ≤ {value}",
+    "op.in": "{subject} is one of {value}",
+    "op.not_in": "{subject} is not one of {value}",
+    "op.contains": "{subject} contains {value}",
+    "op.starts_with": "{subject} starts with {value}",
+    "op.between": "{subject} between {low} and {high}",
+    "op.exists": "{subject} is set",
+    "op.not_exists": "{subject} is not set",
+    "list": "({values})",
+    "list_separator": ", ",
+    # Events.
+    "event.did": "did {event}",
+    "event.did_not": "did not do {event}",
+    "count.eq": "exactly {n} {times}",
+    "count.gt": "more than {n} {times}",
+    "count.gte": "at least {n} {times}",
+    "count.lt": "fewer than {n} {times}",
+    "count.lte": "at most {n} {times}",
+    "count.between": "between {low} and {high} {times}",
+    "time": "time",
+    "times": "times",
+    "within.last_days": "in the last {n} days",
+    "within.last_day": "in the last day",
+    "within.last_hours": "in the last {n} hours",
+    "within.last_hour": "in the last hour",
+    "within.between": "between {start} and {end}",
+    "channel": "on {channels}",
+    "channel_separator": " or ",
+    "where": "where {filters}",
+    "where_separator": " and ",
+    # Identities, consent, other segments.
+    "identity.present": "has {type}",
+    "identity.absent": "has no {type}",
+    "consent.granted": "consent {channel}/{purpose} granted",
+    "consent.not_granted": "consent {channel}/{purpose} not granted",
+    "segment.member": "in segment {key}",
+    "segment.not_member": "not in segment {key}",
+}
+"""The text form's words (docs/audiences-definitions.md#the-text-form)."""
+
+ERRORS: dict[str, str] = {
+    # Structure (from the JSON's shape).
+    "not_json": "not valid JSON: {detail}",
+    "not_a_condition": (
+        "not a condition: expected an object with one of the keys {kinds} "
+        "(docs/audiences-definitions.md)"
+    ),
+    "two_kinds": "a condition takes only one of {kinds}: put several conditions in an `all`",
+    "unknown_key": "unknown key {key!r}{suggestion}; expected {expected}",
+    "missing": "is required",
+    "empty_group": "must list at least one condition",
+    "not_object": "must be an object",
+    "not_list": "must be a list",
+    "not_text": "must be a text",
+    "not_bool": "must be true or false",
+    "too_long": "is longer than {limit} characters",
+    "empty_text": "must not be empty",
+    "empty_channels": "must name at least one channel",
+    "too_deep": "conditions are nested deeper than {limit} levels",
+    "too_many": "the definition has more than {limit} conditions",
+    # Names that must be known.
+    "unknown_trait": "unknown trait {name!r}{suggestion}",
+    "unknown_computed": "unknown computed trait {name!r}{suggestion}; choose one of: {choices}",
+    "unknown_op": "unknown operator {op!r}{suggestion}; use one of: {choices}",
+    "op_for_kind": "{name} is {kind}: use one of {choices}",
+    "unknown_channel": "unknown channel {name!r}{suggestion}; choose one of: {choices}",
+    "unknown_consent_channel": (
+        "unknown consent channel {name!r}{suggestion}; choose one of: {choices}"
+    ),
+    "unknown_purpose": "unknown consent purpose {name!r}{suggestion}; choose one of: {choices}",
+    "unknown_identity": "unknown identifier type {name!r}{suggestion}; choose one of: {choices}",
+    "unknown_segment": "unknown segment {name!r}{suggestion}",
+    "unknown_event": "unknown event {name!r}{suggestion}",
+    "self_reference": "the segment refers to itself",
+    "cycle": "segments refer to each other in a cycle: {cycle}",
+    "suggestion": " (did you mean {name!r}?)",
+    # Values of trait and property conditions.
+    "value_missing": "`{op}` needs a value",
+    "value_forbidden": "`{op}` takes no value",
+    "value_scalar": "`{op}` needs a text, a number or true/false",
+    "value_list": "`{op}` needs a non-empty list of texts, numbers or true/false (at most {limit})",
+    "value_text": "`{op}` needs a text",
+    "value_ordered": "`{op}` needs a number or an ISO date such as 2026-01-31",
+    "value_between": "`between` needs two numbers or two ISO dates: [low, high]",
+    "value_between_order": "`between` starts at {low} but ends below it, at {high}",
+    "value_for_kind": "{name} is {kind}: the value must be {expected}",
+    # Event conditions.
+    "count_value": "must be a whole number >= 0",
+    "count_lt": "must be a whole number >= 1 (fewer than 0 times is impossible)",
+    "count_between": "must be two whole numbers >= 0: [low, high]",
+    "did_not_count": (
+        "`did: false` means never: drop `count`, or keep `did: true` with "
+        '{{"op": "lte", "value": N}} for "at most N times"'
+    ),
+    "window_one": "give exactly one of last_days, last_hours or between",
+    "window_positive": "must be a whole number > 0 (at most {limit})",
+    "window_between": "must be two ISO dates or date-times: [start, end]",
+    "window_order": "the window ends ({end}) before it starts ({start})",
+}
+"""Validation messages (docs/audiences-definitions.md#validation-errors)."""
+
+KIND_WORDS: dict[str, tuple[str, str]] = {
+    "instant": ("a date-time", "an ISO date or date-time such as 2026-01-31"),
+    "number": ("a number", "a number"),
+    "text": ("a text", "a text"),
+    "set": ("a set of names", "a text (one name)"),
+    "object": ("present or absent", "absent"),
+}
+"""For each kind of computed trait: how to name it, and what a value for it looks like."""
