@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import omnicx.access.tables
+import omnicx.analytics.tables
 import omnicx.collect.tables
 import omnicx.identity.tables
 import omnicx.profiles.tables  # noqa: F401

@@ -136,7 +136,7 @@ def lake_anchors_of(lake_dir: Path, manifest: Manifest, profiles: Collection[str
     with duckdb.connect() as db:
         db.register("wanted", pa.table({"profile_id": pa.array(sorted(profiles), pa.string())}))
         rows = db.execute(
-            "SELECT anchor FROM (SELECT anchor, arg_max(profile_id, seq) AS profile_id "
+            "SELECT anchor FROM (SELECT anchor, arg_max_null(profile_id, seq) AS profile_id "
             "FROM read_parquet(?) GROUP BY anchor) "
             "WHERE profile_id IN (SELECT profile_id FROM wanted)",
             [files],

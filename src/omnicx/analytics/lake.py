@@ -6,7 +6,10 @@
   its person holds now (merges and unmerges show without rewriting a file), and `day`;
 - `all_events`: the same people's events of every day (first touches, cohorts and
   lifecycles need what happened before the range);
-- `people`: `anchor` → `profile_id`, the attribution the two views use.
+- `people`: `anchor` → `profile_id`, the attribution the two views use (NULL: nobody);
+- `lake_raw` and `lake_range`: the stored rows (every day, and the scope's days) before
+  attribution, for queries that group by anchor first and join `people` after (cheaper on
+  large lakes). They ignore the scope's filters and people.
 
 Columns of both event views: event_id, message_id, person, anchor, source, channel, type,
 event, ts, day, received_at, active, revenue, currency, properties, traits (layout.py).
@@ -92,7 +95,7 @@ def define_views(db: duckdb.DuckDBPyConnection, lake: LakeSnapshot, scope: Scope
         )
     else:
         db.execute(
-            "CREATE VIEW people AS SELECT anchor, arg_max(profile_id, seq) AS profile_id "
+            "CREATE VIEW people AS SELECT anchor, arg_max_null(profile_id, seq) AS profile_id "
             f"FROM read_parquet({_list(people)}) GROUP BY anchor"
         )
     db.execute(f"CREATE VIEW lake_raw AS {_raw(lake.event_files())}")

@@ -147,7 +147,7 @@ def _merge_people(lake_dir: Path, manifest: Manifest) -> Manifest:
     sources = [str(lake_dir / p) for p in manifest.people_files]
     with duckdb.connect() as db:
         db.execute(
-            "COPY (SELECT anchor, arg_max(profile_id, seq) AS profile_id, max(seq) AS seq "
+            "COPY (SELECT anchor, arg_max_null(profile_id, seq) AS profile_id, max(seq) AS seq "
             f"FROM read_parquet(?) GROUP BY anchor ORDER BY anchor) TO '{temporary}' "
             f"(FORMAT parquet, COMPRESSION {COMPRESSION})",
             [sources],

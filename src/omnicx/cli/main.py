@@ -27,6 +27,7 @@ from omnicx.cli import lake as lake_cli
 from omnicx.cli import profiles as profiles_cli
 from omnicx.cli import report as report_cli
 from omnicx.cli import sources as sources_cli
+from omnicx.cli import stages as stages_cli
 from omnicx.cli import tokens as tokens_cli
 from omnicx.cli.common import DbOption, console, open_database
 from omnicx.store.config import DATABASE_URL_ENV, resolve_database_url
@@ -44,6 +45,7 @@ app.add_typer(profiles_cli.profiles_app, name="profiles")
 app.add_typer(tokens_cli.app, name="tokens")
 app.add_typer(report_cli.app, name="report")
 app.add_typer(lake_cli.app, name="lake")
+app.add_typer(stages_cli.app, name="stages")
 app.command("import")(imports_cli.import_file)
 app.command("demo")(demo_cli.demo)
 db_app = typer.Typer(help="Database schema: upgrade and inspect migrations.")
