@@ -1,0 +1,286 @@
+"""Paths: how customers move between channels (or events), as a Sankey diagram's nodes and
+links and as a transition matrix.
+
+A person's *touchpoints* are their active events in the scope (what they did, not what was
+sent to them: an e-mail delivered is not one), in time order (ties: arrival order). Each is
+a node: its channel, or its event (a page or screen's name; the type when it has none).
+Consecutive repeats of a node collapse into one (web, web, email → web, email) unless
+`collapse_repeats` is False.
+
+- **Transitions**: how often a touchpoint on A was followed by one on B, over every person's
+  whole sequence, with how many people did so at least once.
+- **Top paths**: each person contributes one path of at most `depth` steps: from their first
+  touchpoint; or from their first `start_at` step onwards; or, with `end_at`, the steps that
+  led to their first `end_at` (ending with it). People without that step have no path. The
+  `top` most common paths are counted in people.
+- **Sankey**: the top paths as nodes and links. A node is a step's position and name
+  ("1: web", "2: email"), so the graph has no cycles; with `end_at` positions count back
+  from it ("-1: web" → "0: store"). A link's value is people.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any, Literal
+
+from omnicx.analytics.lake import LakeSnapshot
+from omnicx.analytics.scope import Scope
+
+PathsBy = Literal["channel", "event"]
+BY: tuple[PathsBy, ...] = ("channel", "event")
+MAX_DEPTH = 20
+MAX_TOP = 1000
+
+_NODE = {"channel": "channel", "event": "coalesce(event, type)"}
+
+
+class PathsError(ValueError):
+    """Paths parameters that cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class PathCount:
+    """One path (its steps' names, in order) and how many people followed it."""
+
+    steps: tuple[str, ...]
+    people: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"path": list(self.steps), "people": self.people}
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A Sankey node: a step's position and name; `people` through it in the top paths."""
+
+    id: str
+    name: str
+    step: int
+    people: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"id": self.id, "name": self.name, "step": self.step, "people": self.people}
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A Sankey link between two nodes; `value` is people (in the top paths)."""
+
+    source: str
+    target: str
+    value: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"source": self.source, "target": self.target, "value": self.value}
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """Touchpoints on `source` directly followed by one on `target`: how many times, by how
+    many people, and the share of all transitions out of `source`."""
+
+    source: str
+    target: str
+    transitions: int
+    people: int
+    share: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "source": self.source,
+            "target": self.target,
+            "transitions": self.transitions,
+            "people": self.people,
+            "share": self.share,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PathsResult:
+    """Top paths, their Sankey nodes and links, and the transitions between nodes."""
+
+    by: PathsBy
+    start_at: str | None
+    end_at: str | None
+    depth: int
+    top: int
+    collapse_repeats: bool
+    people: int
+    """People with a path (with a touchpoint; with the chosen step when there is one)."""
+    paths: tuple[PathCount, ...]
+    nodes: tuple[Node, ...]
+    links: tuple[Link, ...]
+    transitions: tuple[Transition, ...]
+    """Most frequent first."""
+
+    def matrix(self) -> tuple[list[str], list[list[int]]]:
+        """The transition counts as a square matrix: names, and counts[from][to]."""
+        names = sorted({t.source for t in self.transitions} | {t.target for t in self.transitions})
+        index = {name: i for i, name in enumerate(names)}
+        counts = [[0] * len(names) for _ in names]
+        for t in self.transitions:
+            counts[index[t.source]][index[t.target]] = t.transitions
+        return names, counts
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        names, counts = self.matrix()
+        return {
+            "by": self.by,
+            "from_step": self.start_at,
+            "to_step": self.end_at,
+            "depth": self.depth,
+            "top": self.top,
+            "collapse_repeats": self.collapse_repeats,
+            "people": self.people,
+            "paths": [p.to_dict() for p in self.paths],
+            "nodes": [n.to_dict() for n in self.nodes],
+            "links": [link.to_dict() for link in self.links],
+            "transitions": [t.to_dict() for t in self.transitions],
+            "matrix": {"names": names, "counts": counts},
+        }
+
+
+def paths(
+    lake: LakeSnapshot,
+    *,
+    by: PathsBy = "channel",
+    start_at: str | None = None,
+    end_at: str | None = None,
+    depth: int = 5,
+    top: int = 20,
+    collapse_repeats: bool = True,
+    scope: Scope | None = None,
+) -> PathsResult:
+    """The top `top` paths of at most `depth` steps by channel or event (from `start_at`, or
+    to `end_at`, or from each person's first touchpoint), their Sankey nodes and links, and
+    the transitions between nodes over the whole scope."""
+    if by not in BY:
+        raise PathsError(f"paths go by channel or event, not {by!r}")
+    if start_at is not None and end_at is not None:
+        raise PathsError("choose a step to start from or a step to end at, not both")
+    if not 1 <= depth <= MAX_DEPTH:
+        raise PathsError(f"the depth must be 1 to {MAX_DEPTH} steps, not {depth}")
+    if not 1 <= top <= MAX_TOP:
+        raise PathsError(f"the number of top paths must be 1 to {MAX_TOP}, not {top}")
+    with lake.connect(scope or Scope()) as db:
+        db.execute(
+            f"""
+            CREATE TEMP TABLE touchpoints AS
+            SELECT person, node, position, previous FROM (
+                SELECT person, {_NODE[by]} AS node,
+                    row_number() OVER in_time AS position,
+                    lag({_NODE[by]}) OVER in_time AS previous
+                FROM events WHERE active
+                WINDOW in_time AS (PARTITION BY person ORDER BY ts, event_id)
+            ) {"WHERE previous IS DISTINCT FROM node" if collapse_repeats else ""}
+            """
+        )
+        transitions = _transitions(
+            db.execute(
+                "SELECT previous, node, count(*), count(DISTINCT person) FROM touchpoints "
+                "WHERE previous IS NOT NULL GROUP BY ALL"
+            ).fetchall()
+        )
+        counted = db.execute(*_top_paths_query(start_at, end_at, depth, top)).fetchall()
+    total = counted[0][2] if counted else 0
+    found = tuple(PathCount(tuple(steps), int(people)) for steps, people, _ in counted)
+    nodes, links = sankey(found, backwards=end_at is not None)
+    return PathsResult(
+        by=by,
+        start_at=start_at,
+        end_at=end_at,
+        depth=depth,
+        top=top,
+        collapse_repeats=collapse_repeats,
+        people=int(total),
+        paths=found,
+        nodes=nodes,
+        links=links,
+        transitions=transitions,
+    )
+
+
+def _top_paths_query(
+    start_at: str | None, end_at: str | None, depth: int, top: int
+) -> tuple[str, list[Any]]:
+    """SQL counting people per path (with every person's total) and its parameters."""
+    # A path is the row's node with its neighbours (lead/lag are cheaper than a framed list).
+    step = end_at if end_at is not None else start_at
+    if end_at is not None:
+        neighbours = [f"lag(node, {k}) OVER ordered" for k in range(depth - 1, 0, -1)] + ["node"]
+    else:
+        neighbours = ["node"] + [f"lead(node, {k}) OVER ordered" for k in range(1, depth)]
+    path = f"list_filter([{', '.join(neighbours)}], lambda n: n IS NOT NULL)"
+    if step is None:
+        # A person's first touchpoint: the one nothing precedes.
+        first, seen, parameters = "previous IS NULL", "", []
+    else:
+        # A person's first `step`: the first row where the running count of them is 1.
+        first = "node = ? AND seen = 1"
+        seen = ", sum((node = ?)::INTEGER) OVER (ordered ROWS UNBOUNDED PRECEDING) AS seen"
+        parameters = [step, step]
+    sql = f"""
+        WITH stepped AS (
+            SELECT node, previous, {path} AS path {seen}
+            FROM touchpoints WINDOW ordered AS (PARTITION BY person ORDER BY position)
+        ), counted AS (
+            SELECT path, count(*) AS people FROM stepped WHERE {first} GROUP BY path
+        )
+        SELECT path, people, sum(people) OVER () AS everyone FROM counted
+        ORDER BY people DESC, path LIMIT {top}
+    """
+    return sql, parameters
+
+
+def _transitions(rows: Sequence[tuple[Any, ...]]) -> tuple[Transition, ...]:
+    """Transitions from (source, target, count, people) rows, with their shares."""
+    out: dict[str, int] = {}
+    for source, _, count, _ in rows:
+        out[source] = out.get(source, 0) + int(count)
+    return tuple(
+        sorted(
+            (
+                Transition(source, target, int(count), int(people), int(count) / out[source])
+                for source, target, count, people in rows
+            ),
+            key=lambda t: (-t.transitions, t.source, t.target),
+        )
+    )
+
+
+def sankey(
+    found: Sequence[PathCount], *, backwards: bool = False
+) -> tuple[tuple[Node, ...], tuple[Link, ...]]:
+    """Nodes and links of paths: each step named by its position (1, 2, ...; counting back
+    to 0 at the last step when `backwards`), weighted by people."""
+    people: dict[tuple[int, str], int] = {}
+    flows: dict[tuple[tuple[int, str], tuple[int, str]], int] = {}
+    for path in found:
+        first = 1 - len(path.steps) if backwards else 1
+        keys = [(first + i, name) for i, name in enumerate(path.steps)]
+        for key in keys:
+            people[key] = people.get(key, 0) + path.people
+        for pair in pairwise(keys):
+            flows[pair] = flows.get(pair, 0) + path.people
+    nodes = tuple(
+        Node(_node_id(step, name), name, step, count)
+        for (step, name), count in sorted(people.items(), key=lambda i: (i[0][0], -i[1], i[0][1]))
+    )
+    links = tuple(
+        Link(_node_id(*source), _node_id(*target), value)
+        for (source, target), value in sorted(
+            flows.items(), key=lambda i: (i[0][0][0], -i[1], i[0][0][1], i[0][1][1])
+        )
+    )
+    return nodes, links
+
+
+def _node_id(step: int, name: str) -> str:
+    return f"{step}: {name}"
