@@ -11,8 +11,11 @@
   attribution, for queries that group by anchor first and join `people` after (cheaper on
   large lakes). They ignore the scope's filters and people.
 
-Columns of both event views: event_id, message_id, person, anchor, source, channel, type,
-event, ts, day, received_at, active, revenue, currency, properties, traits (layout.py).
+Columns of both event views: event_id, message_id, person, person_key, anchor, source,
+channel, type, event, ts, day, received_at, active, revenue, currency, properties, traits
+(layout.py). `person_key` is a 64-bit hash of `person`: partitioning and sorting by it is
+cheaper than by the 36-character profile id (a collision among a million people has a
+chance of about 3 in 100 million).
 Times are naive UTC timestamps.
 """
 
@@ -85,25 +88,27 @@ def define_views(db: duckdb.DuckDBPyConnection, lake: LakeSnapshot, scope: Scope
     people = [str(lake.path / p) for p in lake.manifest.people_files]
     if not people:
         db.execute(
-            "CREATE VIEW people AS "
-            "SELECT NULL::BIGINT AS anchor, NULL::VARCHAR AS profile_id WHERE false"
+            "CREATE VIEW people AS SELECT NULL::BIGINT AS anchor, "
+            "NULL::VARCHAR AS profile_id, NULL::UBIGINT AS person_key WHERE false"
         )
     elif len(people) == 1 and people[0].endswith("c.parquet"):
         # A compacted file holds one row per anchor already.
         db.execute(
-            f"CREATE VIEW people AS SELECT anchor, profile_id FROM read_parquet({_list(people)})"
+            "CREATE VIEW people AS SELECT anchor, profile_id, hash(profile_id) AS person_key "
+            f"FROM read_parquet({_list(people)})"
         )
     else:
         db.execute(
-            "CREATE VIEW people AS SELECT anchor, arg_max_null(profile_id, seq) AS profile_id "
-            f"FROM read_parquet({_list(people)}) GROUP BY anchor"
+            "CREATE VIEW people AS SELECT anchor, profile_id, hash(profile_id) AS person_key "
+            "FROM (SELECT anchor, arg_max_null(profile_id, seq) AS profile_id "
+            f"FROM read_parquet({_list(people)}) GROUP BY anchor)"
         )
     db.execute(f"CREATE VIEW lake_raw AS {_raw(lake.event_files())}")
     db.execute(f"CREATE VIEW lake_range AS {_raw(lake.event_files(scope))}")
     columns = ", ".join(f"e.{c}" for c in _COLUMNS if c != "anchor")
     person_filter, parameters = _people_filter(db, scope)
     attributed = (
-        f"SELECT e.event_id, e.message_id, p.profile_id AS person, e.anchor, "
+        f"SELECT e.event_id, e.message_id, p.profile_id AS person, p.person_key, e.anchor, "
         f"{columns.replace('e.event_id, e.message_id, ', '')}, CAST(e.ts AS DATE) AS day "
         "FROM {source} e JOIN people p ON p.anchor = e.anchor WHERE p.profile_id IS NOT NULL"
         f"{person_filter}"
@@ -119,7 +124,10 @@ def define_views(db: duckdb.DuckDBPyConnection, lake: LakeSnapshot, scope: Scope
         conditions.append(condition.sql(values))
     where = " AND ".join(conditions) or "true"
     # Views cannot hold parameters: the filters' values are inlined as SQL literals.
-    db.execute(f"CREATE VIEW events AS SELECT * FROM all_events WHERE {_inline(where, values)}")
+    db.execute(
+        f"CREATE VIEW events AS SELECT * FROM ({attributed.format(source='lake_range')}) "
+        f"WHERE {_inline(where, values)}"
+    )
     del parameters
 
 

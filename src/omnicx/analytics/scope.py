@@ -52,8 +52,9 @@ class Filter:
         """This condition as DuckDB SQL over the `events` columns, adding its parameters."""
         if "." in self.field:
             column, name = self.field.split(".", 1)
-            parameters.append("$." + ".".join(f'"{part}"' for part in name.split(".")))
-            subject = f"json_extract_string({column}, ?)"
+            # The path is a literal, not a parameter: the subject may appear twice below.
+            path = "$." + ".".join(f'"{part}"' for part in name.split("."))
+            subject = "json_extract_string({}, '{}')".format(column, path.replace("'", "''"))
         else:
             subject = self.field
         if self.op == "~":

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from omnicx.cli.common import console, fail
@@ -136,13 +137,13 @@ def emit(
             out.writerow([_cell(row.get(n)) for n in names])
         sys.stdout.write(buffer.getvalue())
         return
-    table = Table(title=title)
+    table = Table(title=escape(title))
     for name in names:
         table.add_column(
-            name.replace("_", " "), justify="right" if _numeric(rows, name) else "left"
+            escape(name.replace("_", " ")), justify="right" if _numeric(rows, name) else "left"
         )
     for row in rows:
-        table.add_row(*[_shown(row.get(n)) for n in names])
+        table.add_row(*[escape(_shown(row.get(n))) for n in names])
     console.print(table)
 
 
