@@ -7,7 +7,8 @@ microseconds), `rk1`..`rkN` (the event that completed each step, as an order key
 `excluded`. The definitions are in docs/analytics/funnels.md.
 
 A person's events are ordered by time, then by event id for equal times: one HUGEINT order
-key `k = (time_in_microseconds << 64) + event_id` says both (`k >> 64` is the time).
+key `k = time_in_microseconds * 2**64 + event_id` says both (`k >> 64` is the time; a
+multiplication, as a left shift refuses the negative times of events before 1970).
 
 How it stays fast (a 4-step funnel over 10M events): only the step and exclusion events are
 read; people are keyed by a 64-bit hash of their profile id, the views' `person_key` (strings
@@ -27,7 +28,7 @@ import duckdb
 
 from omnicx.analytics.funnel_spec import FunnelSpec, Ordering, condition, json_path
 
-ORDER_KEY = "((epoch_us(ts)::HUGEINT << 64) + event_id)"
+ORDER_KEY = "((epoch_us(ts)::HUGEINT * 18446744073709551616) + event_id)"
 _TOUCHPOINT = "(active AND type IN ('track', 'page', 'screen'))"
 """What counts as another event between two steps of a strict funnel (beside step events)."""
 

@@ -91,8 +91,8 @@ def define_views(db: duckdb.DuckDBPyConnection, lake: LakeSnapshot, scope: Scope
             "CREATE VIEW people AS SELECT NULL::BIGINT AS anchor, "
             "NULL::VARCHAR AS profile_id, NULL::UBIGINT AS person_key WHERE false"
         )
-    elif len(people) == 1 and people[0].endswith("c.parquet"):
-        # A compacted file holds one row per anchor already.
+    elif len(people) == 1:
+        # One file holds one row per anchor already (compacted, or a single append).
         db.execute(
             "CREATE VIEW people AS SELECT anchor, profile_id, hash(profile_id) AS person_key "
             f"FROM read_parquet({_list(people)})"
