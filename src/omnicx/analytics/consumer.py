@@ -112,7 +112,10 @@ def follow_identity(connection: Connection, lake_dir: Path, manifest: Manifest) 
         log.info("identity was rebuilt: the lake starts again from the first event")
         return drop_files(
             Manifest(
-                generation=manifest.generation + 1, changes_through=last, garbage=manifest.garbage
+                generation=manifest.generation + 1,
+                changes_through=last,
+                garbage=manifest.garbage,
+                extra=manifest.extra,
             ),
             manifest.files(),
         )

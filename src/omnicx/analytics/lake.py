@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from omnicx.analytics.currency import ReportingCurrency
 from omnicx.analytics.layout import EVENT_SCHEMA, Manifest, read_manifest
 from omnicx.analytics.scope import Scope
 
@@ -72,6 +73,12 @@ class LakeSnapshot:
         finally:
             db.close()
 
+    @property
+    def currency(self) -> ReportingCurrency | None:
+        """The reporting currency revenue is converted to (`omnicx lake currency`), if set."""
+        document = self.manifest.extra.get("currency")
+        return ReportingCurrency.from_document(document) if document else None
+
     def event_files(self, scope: Scope | None = None) -> list[str]:
         """Absolute paths of the event files a scope needs (all of them without a range)."""
         scope = scope or Scope()
@@ -103,8 +110,9 @@ def define_views(db: duckdb.DuckDBPyConnection, lake: LakeSnapshot, scope: Scope
             "FROM (SELECT anchor, arg_max_null(profile_id, seq) AS profile_id "
             f"FROM read_parquet({_list(people)}) GROUP BY anchor)"
         )
-    db.execute(f"CREATE VIEW lake_raw AS {_raw(lake.event_files())}")
-    db.execute(f"CREATE VIEW lake_range AS {_raw(lake.event_files(scope))}")
+    currency = lake.currency
+    db.execute(f"CREATE VIEW lake_raw AS {_raw(lake.event_files(), currency)}")
+    db.execute(f"CREATE VIEW lake_range AS {_raw(lake.event_files(scope), currency)}")
     columns = ", ".join(f"e.{c}" for c in _COLUMNS if c != "anchor")
     person_filter, parameters = _people_filter(db, scope)
     attributed = (
@@ -131,14 +139,21 @@ def define_views(db: duckdb.DuckDBPyConnection, lake: LakeSnapshot, scope: Scope
     del parameters
 
 
-def _raw(files: list[str]) -> str:
+def _raw(files: list[str], currency: ReportingCurrency | None = None) -> str:
     if not files:
         return (
             "SELECT "
             + ", ".join(f"NULL::{_EMPTY_TYPES[c]} AS {c}" for c in _COLUMNS)
             + " WHERE false"
         )
-    return f"SELECT * FROM read_parquet({_list(files)})"
+    if currency is None:
+        return f"SELECT * FROM read_parquet({_list(files)})"
+    # Columns keep their places; revenue is read in the reporting currency.
+    return (
+        f"SELECT * REPLACE ({currency.revenue_sql()} AS revenue, "
+        f"CASE WHEN revenue IS NULL THEN currency ELSE '{currency.base}' END AS currency) "
+        f"FROM read_parquet({_list(files)})"
+    )
 
 
 def _list(paths: list[str]) -> str:

@@ -13,10 +13,12 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
+import duckdb
 from sqlalchemy import Connection, Engine, update
 
 from omnicx.analytics import writer
 from omnicx.analytics.consumer import CONSUMER_NAME, event_table
+from omnicx.analytics.currency import ReportingCurrency
 from omnicx.analytics.layout import (
     Manifest,
     collect_garbage,
@@ -121,10 +123,12 @@ def rebuild(engine: Engine, lake_dir: Path, *, progress: Progress | None = None)
                 progress(done, total)
         staged = writer.replace_people(lake_dir, staged, identity.all_owners(connection))
     staged = writer.compact(lake_dir, staged, days=set(staged.days()))
-    staged = replace(staged, events_through=until, changes_through=changes, garbage=())
+    staged = replace(
+        staged, events_through=until, changes_through=changes, garbage=(), extra=current.extra
+    )
     with lake_lock(engine) as connection:
         now = read_manifest(lake_dir)
-        staged = drop_files(replace(staged, garbage=now.garbage), now.files())
+        staged = drop_files(replace(staged, garbage=now.garbage, extra=now.extra), now.files())
         write_manifest(lake_dir, staged)
         connection.execute(
             update(checkpoints)
@@ -132,3 +136,28 @@ def rebuild(engine: Engine, lake_dir: Path, *, progress: Progress | None = None)
             .values(position=until, updated_at=utc_now())
         )
     return staged
+
+
+def set_currency(engine: Engine, lake_dir: Path, currency: ReportingCurrency | None) -> None:
+    """Sets (or with None, removes) the currency reports give revenue in."""
+    with lake_lock(engine):
+        manifest = read_manifest(lake_dir)
+        extra = {k: v for k, v in manifest.extra.items() if k != "currency"}
+        if currency is not None:
+            extra["currency"] = currency.to_document()
+        write_manifest(lake_dir, replace(manifest, extra=extra))
+
+
+def revenue_currencies(lake_dir: Path) -> dict[str, int]:
+    """How many events with revenue the lake holds per currency as sent ('' for none)."""
+    manifest = read_manifest(lake_dir)
+    if not manifest.event_files:
+        return {}
+    files = [str(lake_dir / f.path) for f in manifest.event_files]
+    with duckdb.connect() as db:
+        rows = db.execute(
+            "SELECT coalesce(currency, ''), count(*) FROM read_parquet(?) "
+            "WHERE revenue IS NOT NULL GROUP BY 1 ORDER BY 2 DESC",
+            [files],
+        ).fetchall()
+    return {str(code): int(count) for code, count in rows}

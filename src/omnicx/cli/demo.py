@@ -25,6 +25,8 @@ from omnicx.cli.common import DbOption, console, fail, open_database
 from omnicx.store.config import resolve_database_url
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from omnicx.demo.service import DemoReport
 
 
@@ -115,6 +117,7 @@ def demo(
         try:
             with Progress(*columns, console=console, transient=False) as progress:
                 report = run_demo(engine, database_url, options, _Bars(progress, customers))
+            _report_in_euros(engine, database_url)
         except (DemoError, DeliveryError, ImportFileError) as exc:
             fail(str(exc))
         except httpx.HTTPError as exc:  # a --url server that is not there, or went away
@@ -122,6 +125,16 @@ def demo(
         except OSError as exc:
             fail(f"cannot write the demo's files: {exc}")
     _summary(report)
+
+
+def _report_in_euros(engine: Engine, database_url: str) -> None:
+    """The demo sells in four currencies: its reports give revenue in euros."""
+    from omnicx.analytics.currency import ReportingCurrency
+    from omnicx.analytics.location import resolve_lake_dir
+    from omnicx.analytics.maintenance import set_currency
+    from omnicx.demo.markets import euro_rates
+
+    set_currency(engine, resolve_lake_dir(database_url), ReportingCurrency("EUR", euro_rates()))
 
 
 def _parse_day(text: str) -> date:

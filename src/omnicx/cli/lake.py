@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from omnicx.cli.common import DbOption, console, open_database
+from omnicx.cli.common import DbOption, console, fail, open_database
 from omnicx.store.config import resolve_database_url
 
 app = typer.Typer(
@@ -57,7 +57,81 @@ def status_command(db: DbOption = None, lake: LakeOption = None) -> None:
     table.add_row("holds events up to id", f"{found.events_through:,}")
     table.add_row("processing lag", f"{found.lag:,} events")
     table.add_row("generation", str(found.generation))
+    table.add_row("revenue currency", _currency_line(directory))
     console.print(table)
+
+
+def _currency_line(directory: Path) -> str:
+    from omnicx.analytics.lake import open_lake
+    from omnicx.analytics.maintenance import revenue_currencies
+
+    currency = open_lake(directory).currency
+    sent = revenue_currencies(directory)
+    if currency is None:
+        if len([c for c in sent if c]) > 1:
+            return (
+                f"[yellow]as sent: {', '.join(c for c in sent if c)} are added up as they are; "
+                "set a reporting currency with `omnicx lake currency`[/]"
+            )
+        return "as sent"
+    missing = [c for c in sent if c and c != currency.base and c not in currency.rates]
+    line = f"{currency.base} ({len(currency.rates)} rates)"
+    if missing:
+        line += f"; [yellow]no rate for {', '.join(missing)}: their revenue is left out[/]"
+    return line
+
+
+@app.command("currency")
+def currency_command(
+    base: Annotated[
+        str | None,
+        typer.Argument(
+            help="The currency reports give revenue in (ISO 4217, e.g. EUR).", show_default=False
+        ),
+    ] = None,
+    rate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rate",
+            help="CODE=RATE: one unit of CODE is worth RATE of the base currency "
+            "(repeatable), e.g. --rate TRY=0.0263.",
+            show_default=False,
+        ),
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Report revenue as sent again.")] = False,
+    db: DbOption = None,
+    lake: LakeOption = None,
+) -> None:
+    """Shows or sets the currency reports give revenue in, and the exchange rates to it."""
+    from omnicx.analytics import maintenance
+    from omnicx.analytics.currency import CurrencyError, ReportingCurrency, parse_rate
+    from omnicx.analytics.lake import open_lake
+
+    directory = _lake_dir(lake, db)
+    if base is None and not clear:
+        current = open_lake(directory).currency
+        if current is None:
+            console.print("Revenue is reported as sent (no reporting currency).")
+        else:
+            console.print(f"Revenue is reported in {current.base}.")
+            for code, value in sorted(current.rates.items()):
+                console.print(f"  1 {code} = {value:g} {current.base}")
+        return
+    try:
+        chosen = (
+            None
+            if clear
+            else ReportingCurrency((base or "").upper(), dict(parse_rate(r) for r in rate or []))
+        )
+    except CurrencyError as exc:
+        fail(str(exc), 2)
+    with open_database(db) as engine:
+        maintenance.set_currency(engine, directory, chosen)
+    console.print(
+        "Revenue is reported as sent again."
+        if chosen is None
+        else f"Revenue is reported in {chosen.base} ({len(chosen.rates)} rates)."
+    )
 
 
 @app.command("files")
@@ -98,14 +172,17 @@ def rebuild_command(db: DbOption = None, lake: LakeOption = None) -> None:
     from omnicx.analytics import maintenance
 
     directory = _lake_dir(lake, db)
-    with open_database(db) as engine, Progress(
-        TextColumn("[bold]Rebuilding the lake"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
+    with (
+        open_database(db) as engine,
+        Progress(
+            TextColumn("[bold]Rebuilding the lake"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        ) as bar,
+    ):
         task = bar.add_task("events", total=None)
 
         def advance(done: int, total: int) -> None:

@@ -143,3 +143,9 @@ def local_price(market: Market, base_eur: float) -> float:
     if market.price_step < 1_000:  # lira: 949.90
         return round(steps * market.price_step - 0.1, 2)
     return steps * market.price_step  # rial: whole tens of thousands
+
+
+def euro_rates() -> dict[str, float]:
+    """What one unit of each market's currency is worth in euros (the demo's price factors),
+    for the event lake's reporting currency."""
+    return {m.currency: 1 / m.price_factor for m in MARKETS if m.currency != "EUR"}
