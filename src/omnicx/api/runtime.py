@@ -8,8 +8,8 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass
-from multiprocessing.sharedctypes import Synchronized
 from typing import Any, Protocol
 
 from sqlalchemy import Engine
@@ -23,6 +23,9 @@ from omnicx.store.engine import make_engine
 from omnicx.store.migrate import ensure_current
 
 log = logging.getLogger("omnicx.processing")
+
+WAKE_CHECK_SECONDS = 0.02
+"""How often the processing child looks for the writer's commits (and for its parent)."""
 
 SWITCH_INTERVAL = 0.0005
 """Seconds a thread may hold the GIL while another waits for it (CPython's default: 0.005)."""
@@ -70,12 +73,14 @@ class ProcessingProcess:
 
     def __init__(self, database_url: str, *, poll: float = 1.0) -> None:
         context = multiprocessing.get_context("spawn")
-        self._wake = context.Event()
-        self._stop = context.Event()
-        self._processed: Synchronized[int] = context.Value("q", 0)
+        # Lock-free shared counters, not Events: a parent killed (kill -9) while holding an
+        # Event's lock would leave the child blocked on it forever, processing as an orphan.
+        self._wake: Any = context.RawValue("Q", 0)
+        self._stop: Any = context.RawValue("b", 0)
+        self._processed: Any = context.RawValue("q", 0)
         self._process = context.Process(
             target=_processing_main,
-            args=(database_url, poll, self._wake, self._stop, self._processed),
+            args=(database_url, poll, self._wake, self._stop, self._processed, os.getpid()),
             name="omnicx-processing",
             daemon=True,
         )
@@ -87,7 +92,7 @@ class ProcessingProcess:
 
     def notify(self) -> None:
         """Wakes the child (called by the writer thread after each commit)."""
-        self._wake.set()
+        self._wake.value += 1  # a lost increment under a race only delays a wake-up
 
     def start(self) -> None:
         """Starts the child process."""
@@ -95,8 +100,7 @@ class ProcessingProcess:
 
     def stop(self) -> None:
         """Asks the child to finish its batch and stop; waits for it (killed after 60 s)."""
-        self._stop.set()
-        self._wake.set()
+        self._stop.value = 1
         self._process.join(60)
         if self._process.is_alive():
             log.warning("the processing process did not stop in time; terminating it")
@@ -105,7 +109,7 @@ class ProcessingProcess:
 
 
 def _processing_main(
-    database_url: str, poll: float, wake: Any, stop: Any, processed: Synchronized[int]
+    database_url: str, poll: float, wake: Any, stop: Any, processed: Any, parent: int
 ) -> None:
     # Ctrl-C reaches the whole process group: the parent decides when this process stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -116,13 +120,15 @@ def _processing_main(
     engine = make_engine(database_url)
     stage = ProcessingStage(engine, stream_consumers(), poll=poll)
     stage.start()
-    parent = os.getppid()
+    # The parent's pid comes from the parent: one killed before this line ran is noticed too.
+    seen = wake.value
     try:
-        while not stop.is_set() and os.getppid() == parent:  # an orphan stops too
-            if wake.wait(0.25):  # and at least 4 times a second, the count for /healthz
-                wake.clear()
+        while not stop.value and os.getppid() == parent:  # an orphan stops too
+            time.sleep(WAKE_CHECK_SECONDS)
+            if wake.value != seen:
+                seen = wake.value
                 stage.notify()
-            processed.value = stage.processed
+            processed.value = stage.processed  # for /healthz
     finally:
         stage.stop()
         processed.value = stage.processed
