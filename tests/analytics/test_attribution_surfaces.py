@@ -6,8 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,10 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from omnicx.api.app import create_app
 from omnicx.cli.main import app as cli
-from omnicx.settings import Settings
-from omnicx.store.engine import make_engine
 from tests.analytics.lakes import build_lake
 from tests.analytics.test_attribution import shop
 from tests.profiles.helpers import token
@@ -33,22 +28,6 @@ def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     build_lake(path, shop())
     monkeypatch.setenv("OMNICX_LAKE_DIR", str(path))
     return path
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path: Path, sqlite_template: Path) -> Iterator[Engine]:
-    """A migrated SQLite database: analytics reads the lake, the database only holds tokens."""
-    shutil.copy(sqlite_template, tmp_path / "omnicx.db")
-    engine = make_engine(f"sqlite:///{tmp_path / 'omnicx.db'}")
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def client(sqlite_engine: Engine, lake: Path) -> Iterator[TestClient]:
-    settings = Settings(database_url=str(sqlite_engine.url), run_processing=False)
-    with TestClient(create_app(settings)) as client:
-        yield client
 
 
 def test_attribution_answers_an_analyst(client: TestClient, sqlite_engine: Engine) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from omnicx.analytics import funnel_sql
+from omnicx.analytics import lake as lake_module
 from omnicx.analytics.funnel_results import short_duration
 from omnicx.analytics.funnel_spec import Exclusion, FunnelStep
 from omnicx.analytics.funnels import FunnelError, dropped_people, funnel
@@ -373,9 +373,10 @@ def test_steps_read_and_print_their_text_form() -> None:
 def test_people_keyed_by_their_ids_give_the_same_numbers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # When two profile ids share a 64-bit hash, people are keyed by the ids themselves.
+    # When two profile ids share a 64-bit hash, the lake numbers people instead: a hash
+    # that gives every profile the same key forces that path.
     lake = _shop(tmp_path)
     hashed = funnel(lake, CROSS_CHANNEL, breakdown="trait:tier").to_dict()
-    monkeypatch.setattr(funnel_sql, "_person_key", lambda db: ("person", "profile_id"))
+    monkeypatch.setattr(lake_module, "PERSON_HASH", "0::UBIGINT")
     assert funnel(lake, CROSS_CHANNEL, breakdown="trait:tier").to_dict() == hashed
     assert [p.profile_id for p in dropped_people(lake, CROSS_CHANNEL, step=3).people] == ["bob"]

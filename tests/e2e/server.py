@@ -8,8 +8,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -34,6 +35,31 @@ def child_env() -> dict[str, str]:
     env.pop("OMNICX_DATABASE_URL", None)
     env.pop("OMNICX_PUBLIC_URL", None)  # the settings document must name the host we called
     return env
+
+
+def run_cli(database_url: str, *args: str) -> str:
+    """Runs `omnicx ARGS --db URL` as an operator would; its stdout (it must succeed)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "omnicx", *args, "--db", database_url],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def wait_until(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    """Polls `check` until it answers something true (returned), failing after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
 
 
 def _spawn_cli(*args: str) -> subprocess.Popen[str]:

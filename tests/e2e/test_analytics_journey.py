@@ -9,20 +9,15 @@ analytics API must count people across channels: 3 viewed, 2 added, 1 bought.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
 import pytest
 from segment.analytics import Client as SegmentClient
 
-from tests.e2e.server import OmnicxServer, child_env
+from tests.e2e.server import OmnicxServer, run_cli, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -31,29 +26,6 @@ STEPS = ["Product Viewed", "Product Added", "Order Completed"]
 
 def _at(day: int, hour: int, minute: int) -> datetime:
     return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
-
-
-def _cli(database_url: str, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "omnicx", *args, "--db", database_url],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def _until(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 @pytest.mark.sources(web="web", app="ios", store="store_pos")
@@ -88,13 +60,15 @@ def test_a_cross_channel_funnel_counts_people(
                 properties={"order_id": f"R-{n}", "total": 27.95, "currency": "EUR"},
                 timestamp=_at(n + 1, 15, 0),
             )
-    token = _cli(database_url, "tokens", "create", "--role", "analyst").strip().splitlines()[-1]
+    token = run_cli(database_url, "tokens", "create", "--role", "analyst").strip().splitlines()[-1]
     api = httpx.Client(
         base_url=f"{host}/api/analytics", headers={"Authorization": f"Bearer {token}"}, timeout=10
     )
-    _until(lambda: api.get("/lake").json()["events"] == 8, "the lake to hold the 8 events")
+    wait_until(lambda: api.get("/lake").json()["events"] == 8, "the lake to hold the 8 events")
 
-    printed = _cli(database_url, "report", "funnel", *STEPS, "--window", "30d", "--format", "json")
+    printed = run_cli(
+        database_url, "report", "funnel", *STEPS, "--window", "30d", "--format", "json"
+    )
     funnel = orjson.loads(printed)
     assert [(s["step"], s["count"]) for s in funnel["steps"]] == list(
         zip(STEPS, [3, 2, 1], strict=True)

@@ -9,10 +9,7 @@ person must leave nothing findable by any identifier, even after an SDK retry.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +17,7 @@ import httpx
 import pytest
 from segment.analytics import Client as SegmentClient
 
-from tests.e2e.server import OmnicxServer, child_env
+from tests.e2e.server import OmnicxServer, run_cli, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -29,29 +26,6 @@ SETTINGS = """
 anonymousId = "loyalty_card"
 """
 CARD = "7100 0004 318"
-
-
-def _cli(database_url: str, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "omnicx", *args, "--db", database_url],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def _until(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def _send(key: str, host: str, method: str, **arguments: Any) -> dict[str, Any]:
@@ -67,8 +41,8 @@ def test_one_customer_across_web_store_and_backend(
 ) -> None:
     settings = tmp_path / "identity.toml"
     settings.write_text(SETTINGS)
-    _cli(database_url, "identity", "configure", str(settings))
-    token = _cli(database_url, "tokens", "create", "--role", "admin").strip().splitlines()[-1]
+    run_cli(database_url, "identity", "configure", str(settings))
+    token = run_cli(database_url, "tokens", "create", "--role", "admin").strip().splitlines()[-1]
     keys, host = omnicx_server.write_keys, omnicx_server.url
     api = httpx.Client(
         base_url=f"{host}/api", headers={"Authorization": f"Bearer {token}"}, timeout=10
@@ -79,7 +53,7 @@ def test_one_customer_across_web_store_and_backend(
         return answer.json()["id"] if answer.status_code == 200 else None
 
     _send(keys["web"], host, "page", anonymous_id="anon-web-1", name="Lamps")
-    web_profile = _until(lambda: profile_of("anonymous_id", "anon-web-1"), "the page view")
+    web_profile = wait_until(lambda: profile_of("anonymous_id", "anon-web-1"), "the page view")
     purchase = _send(
         keys["store"],
         host,
@@ -88,7 +62,7 @@ def test_one_customer_across_web_store_and_backend(
         event="Order Completed",
         properties={"order_id": "r-1", "revenue": 42.0},
     )
-    store_profile = _until(lambda: profile_of("loyalty_card", "71000004318"), "the purchase")
+    store_profile = wait_until(lambda: profile_of("loyalty_card", "71000004318"), "the purchase")
     assert store_profile != web_profile
     _send(
         keys["backend"],
@@ -105,7 +79,7 @@ def test_one_customer_across_web_store_and_backend(
                                               ("loyalty_card", CARD)]}  # fmt: skip
         return ids.pop() if len(ids) == 1 and None not in ids else None
 
-    profile = _until(merged, "one profile for the three sources")
+    profile = wait_until(merged, "one profile for the three sources")
     timeline = api.get(f"/profiles/{profile}/events").json()
     assert {e["channel"] for e in timeline["events"]} == {"web", "store_pos", "crm"}
     assert [e["type"] for e in timeline["events"]] == ["identify", "track", "page"]

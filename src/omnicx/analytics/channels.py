@@ -27,7 +27,6 @@ from omnicx.analytics.retention import (
     filters_sql,
     history_sql,
     instant_sql,
-    person_key_sql,
     report_bounds,
     text_sql,
     trunc_sql,
@@ -165,7 +164,7 @@ def channel_performance(
         return ChannelReport(period, conversion_event, None, None, (), ())
     history, parameters = history_sql(scope, since=bounds.since, until=bounds.until)
     with lake.connect(scope) as db:
-        query = _figures_sql(history, person_key_sql(db), period, text_sql(conversion_event))
+        query = _figures_sql(history, "person_key", period, text_sql(conversion_event))
         found = db.execute(query, parameters).fetchall()
         support = _support_times(db, scope, bounds, conversations)
     measured: dict[tuple[str, date | None], tuple[int, int, int, int, float]] = {

@@ -20,7 +20,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from omnicx.analytics.lake import LakeSnapshot
-from omnicx.analytics.retention import ORDER_KEY, history_sql, instant_sql, person_key_sql
+from omnicx.analytics.retention import ORDER_KEY, history_sql, instant_sql
 from omnicx.analytics.scope import Scope
 
 MAX_TOUCHES = 3
@@ -142,9 +142,7 @@ def churn_points(
     if scope.end_before and scope.end_before < until:
         conditions.append(f"ts < {instant_sql(scope.end_before)}")
     with lake.connect(scope) as db:
-        query = _lasts_sql(
-            history, person_key_sql(db), " AND ".join(conditions) or None, cutoff, touches
-        )
+        query = _lasts_sql(history, "person_key", " AND ".join(conditions) or None, cutoff, touches)
         found = db.execute(query, parameters).fetchall()
     counts: dict[tuple[Touch, ...], list[int]] = {}
     for churned, last, people in found:

@@ -9,7 +9,7 @@ repeated batch (a crash between the manifest and the checkpoint's commit) write 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ import pyarrow as pa
 from sqlalchemy import Connection
 
 from omnicx.analytics import writer
+from omnicx.analytics.lake import define_people
 from omnicx.analytics.layout import (
     EVENT_SCHEMA,
     Manifest,
@@ -30,7 +31,7 @@ from omnicx.analytics.layout import (
     write_manifest,
 )
 from omnicx.analytics.location import resolve_lake_dir
-from omnicx.collect import history
+from omnicx.collect.history import SourceNames
 from omnicx.collect.processing import StoredEvent
 from omnicx.identity import service as identity
 from omnicx.identity.consumer import CONSUMER_NAME as IDENTITY_CONSUMER
@@ -54,7 +55,7 @@ class LakeWriter:
 
     def __init__(self, lake_dir: Path | None = None) -> None:
         self._lake_dir = lake_dir
-        self._sources: dict[int, str] = {}
+        self._sources = SourceNames()
 
     def lake_dir(self, connection: Connection) -> Path:
         """The lake this consumer writes: the one given, or the database's (location.py)."""
@@ -71,9 +72,8 @@ class LakeWriter:
         fresh = [e for e in batch if e.id > manifest.events_through]
         if fresh:
             anchors = identity.anchors_of_events(connection, [e.id for e in fresh])
-            if any(e.source_id not in self._sources for e in fresh):
-                self._sources = history.source_names(connection)
-            table = event_table(fresh, anchors, self._sources)
+            sources = self._sources.of(connection, {e.source_id for e in fresh})
+            table = event_table(fresh, anchors, sources)
             manifest = writer.append_events(lake_dir, manifest, table)
             manifest = writer.append_people(lake_dir, manifest, dict(anchors.values()))
         manifest = writer.compact(lake_dir, manifest)
@@ -135,14 +135,11 @@ def lake_anchors_of(lake_dir: Path, manifest: Manifest, profiles: Collection[str
     """The anchors the lake attributes to these profiles now."""
     if not manifest.people_files or not profiles:
         return set()
-    files = [str(lake_dir / p) for p in manifest.people_files]
     with duckdb.connect() as db:
+        define_people(db, [str(lake_dir / p) for p in manifest.people_files])
         db.register("wanted", pa.table({"profile_id": pa.array(sorted(profiles), pa.string())}))
         rows = db.execute(
-            "SELECT anchor FROM (SELECT anchor, arg_max_null(profile_id, seq) AS profile_id "
-            "FROM read_parquet(?) GROUP BY anchor) "
-            "WHERE profile_id IN (SELECT profile_id FROM wanted)",
-            [files],
+            "SELECT anchor FROM people WHERE profile_id IN (SELECT profile_id FROM wanted)"
         ).fetchall()
     return {int(r[0]) for r in rows}
 
@@ -150,7 +147,7 @@ def lake_anchors_of(lake_dir: Path, manifest: Manifest, profiles: Collection[str
 def event_table(
     batch: Sequence[StoredEvent],
     anchors: dict[int, tuple[int, str | None]],
-    sources: dict[int, str],
+    sources: Mapping[int, str],
 ) -> pa.Table:
     """The lake rows (EVENT_SCHEMA) of stored events."""
     columns: dict[str, list[Any]] = {f.name: [] for f in EVENT_SCHEMA}

@@ -245,43 +245,5 @@ def condition(step: FunnelStep, parameters: list[Any]) -> str:
     parts = ["event = ?"]
     parameters.append(step.event)
     for f in step.filters:
-        parts.append(_filter_sql(f, parameters))
+        parts.append(f.sql(parameters))
     return "(" + " AND ".join(parts) + ")"
-
-
-def _filter_sql(f: Filter, parameters: list[Any]) -> str:
-    # Filter.sql names a JSON field's path twice for `!=` but adds it once, so its `?` and
-    # its values disagree: the step filters are written here with the path inlined instead.
-    if "." in f.field:
-        column, name = f.field.split(".", 1)
-        subject = f"json_extract_string({column}, {_json_path(name)})"
-    else:
-        subject = f.field
-    if f.op == "~":
-        parameters.append(f.value)
-        return f"contains(coalesce({subject}, ''), ?)"
-    number = _number(f.value)
-    if number is not None and f.op not in ("=", "!="):
-        parameters.append(number)
-        return f"TRY_CAST({subject} AS DOUBLE) {f.op} ?"
-    parameters.append(f.value)
-    if f.op == "!=":
-        return f"({subject} IS NULL OR {subject} != ?)"
-    return f"coalesce({subject} {f.op} ?, false)"
-
-
-def json_path(name: str) -> str:
-    """The SQL literal of the JSON path of a (dotted) property or trait name."""
-    return _json_path(name)
-
-
-def _json_path(name: str) -> str:
-    path = "$." + ".".join('"' + part.replace('"', "") + '"' for part in name.split("."))
-    return "'" + path.replace("'", "''") + "'"
-
-
-def _number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None

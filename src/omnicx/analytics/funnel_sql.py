@@ -11,8 +11,8 @@ key `k = time_in_microseconds * 2**64 + event_id` says both (`k >> 64` is the ti
 multiplication, as a left shift refuses the negative times of events before 1970).
 
 How it stays fast (a 4-step funnel over 10M events): only the step and exclusion events are
-read; people are keyed by a 64-bit hash of their profile id, the views' `person_key` (strings
-are slow to sort and join; should two ids share a hash, the ids themselves are used); the
+read; people are keyed by the lake's 64-bit `person_key` (strings are slow to sort and join);
+the
 ordered funnel needs no pass per attempt: level j holds, for every event of step j, the chain
 with the latest start that can reach it, found by one ASOF join with level j-1 (the nearest
 earlier event that reached step j-1 carries the latest start, as starts only grow along a
@@ -26,17 +26,18 @@ from typing import Any
 
 import duckdb
 
-from omnicx.analytics.funnel_spec import FunnelSpec, Ordering, condition, json_path
+from omnicx.analytics.funnel_spec import FunnelSpec, Ordering, condition
+from omnicx.analytics.scope import json_path
 
 ORDER_KEY = "((epoch_us(ts)::HUGEINT * 18446744073709551616) + event_id)"
 _TOUCHPOINT = "(active AND type IN ('track', 'page', 'screen'))"
 """What counts as another event between two steps of a strict funnel (beside step events)."""
 
 
-def attempts(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> str:
+def attempts(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> None:
     """Creates `funnel_people` (see the module's documentation) from the `events` view;
-    returns how `p` is computed from the `profile_id` column of the `people` view."""
-    person, of_profile = _person_key(db)
+    its `p` is the lake's `person_key`."""
+    person = "person_key"
     _step_events(db, spec, person)
     n = len(spec.steps)
     keys = [f"c.k{j}" for j in range(1, n + 1)]
@@ -73,19 +74,6 @@ def attempts(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> str:
         f"CREATE TEMP TABLE funnel_people AS SELECT f.*, {value} AS bv, "
         f"{_excluded(spec)} AS excluded FROM funnel_chosen f {joined}"
     )
-    return of_profile
-
-
-def _person_key(db: duckdb.DuckDBPyConnection) -> tuple[str, str]:
-    """How to key people, over the event views and over `people.profile_id`: the views'
-    64-bit `person_key` (or the same hash computed here), unless two ids share it."""
-    columns = {row[0] for row in db.execute("DESCRIBE events").fetchall()}
-    hashed = "person_key" if "person_key" in columns else "hash(person)"
-    clash = db.execute(
-        "SELECT 1 FROM people WHERE profile_id IS NOT NULL GROUP BY hash(profile_id) "
-        "HAVING min(profile_id) <> max(profile_id) LIMIT 1"
-    ).fetchall()
-    return ("person", "profile_id") if clash else (hashed, "hash(profile_id)")
 
 
 def _step_events(db: duckdb.DuckDBPyConnection, spec: FunnelSpec, person: str) -> None:

@@ -144,13 +144,12 @@ def run_dropped(
             f"people drop between two steps: the step must be 2 to {count}; {step} given"
         )
     with lake.connect(scope) as db:
-        key = attempts(db, spec)
+        attempts(db, spec)
         rows = db.execute(
-            "SELECT pr.profile_id, (f.rk{0} >> 64)::BIGINT FROM funnel_people f JOIN "
-            "(SELECT DISTINCT profile_id FROM people WHERE profile_id IS NOT NULL) pr ON {1} = f.p "
-            "WHERE NOT f.excluded AND f.d = {0} ORDER BY pr.profile_id".format(
-                step - 1, key.replace("profile_id", "pr.profile_id")
-            )
+            f"SELECT pr.profile_id, (f.rk{step - 1} >> 64)::BIGINT FROM funnel_people f JOIN "
+            "(SELECT DISTINCT profile_id, person_key FROM people WHERE profile_id IS NOT NULL) pr "
+            "ON pr.person_key = f.p "
+            f"WHERE NOT f.excluded AND f.d = {step - 1} ORDER BY pr.profile_id"
         ).fetchall()
     return DroppedPeople(
         step=step,

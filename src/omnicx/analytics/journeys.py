@@ -71,7 +71,7 @@ def build_journeys(
         f"""
         CREATE TEMP TABLE journey_rows AS
         WITH stream AS (
-            SELECT person, event_id, epoch_us(ts) AS ts_us, channel,
+            SELECT person_key AS person, event_id, epoch_us(ts) AS ts_us, channel,
                    coalesce(revenue, 0) AS revenue,
                    event IS NOT DISTINCT FROM ? AS is_conversion
             FROM all_events

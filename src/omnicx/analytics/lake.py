@@ -6,16 +6,17 @@
   its person holds now (merges and unmerges show without rewriting a file), and `day`;
 - `all_events`: the same people's events of every day (first touches, cohorts and
   lifecycles need what happened before the range);
-- `people`: `anchor` → `profile_id`, the attribution the two views use (NULL: nobody);
+- `people`: `anchor` → `profile_id` (NULL: nobody) and `person_key`, the attribution the two
+  views use (a table computed once per connection);
 - `lake_raw` and `lake_range`: the stored rows (every day, and the scope's days) before
   attribution, for queries that group by anchor first and join `people` after (cheaper on
   large lakes). They ignore the scope's filters and people.
 
 Columns of both event views: event_id, message_id, person, person_key, anchor, source,
 channel, type, event, ts, day, received_at, active, revenue, currency, properties, traits
-(layout.py). `person_key` is a 64-bit hash of `person`: partitioning and sorting by it is
-cheaper than by the 36-character profile id (a collision among a million people has a
-chance of about 3 in 100 million).
+(layout.py). `person_key` is a 64-bit key of `person`, unique in the lake (its hash, or a
+numbering should two ids share a hash): partitioning and grouping by it is much cheaper than
+by the 36-character profile id.
 Times are naive UTC timestamps.
 """
 
@@ -35,6 +36,8 @@ from omnicx.analytics.layout import EVENT_SCHEMA, Manifest, read_manifest
 from omnicx.analytics.scope import Scope
 
 _COLUMNS = [f.name for f in EVENT_SCHEMA]
+PERSON_HASH = "hash(profile_id)"
+"""How `person_key` is computed from `profile_id` while no two profiles share it."""
 _EMPTY_TYPES = {
     "event_id": "BIGINT",
     "message_id": "VARCHAR",
@@ -92,29 +95,12 @@ def open_lake(path: Path) -> LakeSnapshot:
 
 def define_views(db: duckdb.DuckDBPyConnection, lake: LakeSnapshot, scope: Scope) -> None:
     """Creates `people`, `all_events` and `events` in `db` for the lake and scope."""
-    people = [str(lake.path / p) for p in lake.manifest.people_files]
-    if not people:
-        db.execute(
-            "CREATE VIEW people AS SELECT NULL::BIGINT AS anchor, "
-            "NULL::VARCHAR AS profile_id, NULL::UBIGINT AS person_key WHERE false"
-        )
-    elif len(people) == 1:
-        # One file holds one row per anchor already (compacted, or a single append).
-        db.execute(
-            "CREATE VIEW people AS SELECT anchor, profile_id, hash(profile_id) AS person_key "
-            f"FROM read_parquet({_list(people)})"
-        )
-    else:
-        db.execute(
-            "CREATE VIEW people AS SELECT anchor, profile_id, hash(profile_id) AS person_key "
-            "FROM (SELECT anchor, arg_max_null(profile_id, seq) AS profile_id "
-            f"FROM read_parquet({_list(people)}) GROUP BY anchor)"
-        )
+    define_people(db, [str(lake.path / p) for p in lake.manifest.people_files])
     currency = lake.currency
     db.execute(f"CREATE VIEW lake_raw AS {_raw(lake.event_files(), currency)}")
     db.execute(f"CREATE VIEW lake_range AS {_raw(lake.event_files(scope), currency)}")
     columns = ", ".join(f"e.{c}" for c in _COLUMNS if c != "anchor")
-    person_filter, parameters = _people_filter(db, scope)
+    person_filter = _people_filter(db, scope)
     attributed = (
         f"SELECT e.event_id, e.message_id, p.profile_id AS person, p.person_key, e.anchor, "
         f"{columns.replace('e.event_id, e.message_id, ', '')}, CAST(e.ts AS DATE) AS day "
@@ -136,7 +122,38 @@ def define_views(db: duckdb.DuckDBPyConnection, lake: LakeSnapshot, scope: Scope
         f"CREATE VIEW events AS SELECT * FROM ({attributed.format(source='lake_range')}) "
         f"WHERE {_inline(where, values)}"
     )
-    del parameters
+
+
+def define_people(db: duckdb.DuckDBPyConnection, files: list[str]) -> None:
+    """Creates the table `people`: each anchor's current profile and `person_key`, a 64-bit
+    key for that profile (unique in the lake) that reports partition and group by.
+
+    A table, not a view: computed once per connection, not once per event of every query
+    (DuckDB would hash the profile id above the join). The key is the profile id's hash; in
+    the unlikely case two profiles share a hash, every profile is numbered instead.
+    """
+    if not files:
+        source = "SELECT NULL::BIGINT AS anchor, NULL::VARCHAR AS profile_id WHERE false"
+    elif len(files) == 1:  # one file holds one row per anchor already
+        source = f"SELECT anchor, profile_id FROM read_parquet({_list(files)})"
+    else:
+        source = (
+            "SELECT anchor, arg_max_null(profile_id, seq) AS profile_id "
+            f"FROM read_parquet({_list(files)}) GROUP BY anchor"
+        )
+    db.execute(
+        "CREATE TEMP TABLE people AS "
+        f"SELECT anchor, profile_id, {PERSON_HASH} AS person_key FROM ({source})"
+    )
+    clash = db.execute(
+        "SELECT 1 FROM people WHERE profile_id IS NOT NULL GROUP BY person_key "
+        "HAVING min(profile_id) <> max(profile_id) LIMIT 1"
+    ).fetchall()
+    if clash:
+        db.execute(
+            "CREATE OR REPLACE TEMP TABLE people AS SELECT anchor, profile_id, "
+            "dense_rank() OVER (ORDER BY profile_id)::UBIGINT AS person_key FROM people"
+        )
 
 
 def _raw(files: list[str], currency: ReportingCurrency | None = None) -> str:
@@ -177,13 +194,13 @@ def _inline(sql: str, values: list[Any]) -> str:
     return "".join(out)
 
 
-def _people_filter(db: duckdb.DuckDBPyConnection, scope: Scope) -> tuple[str, list[Any]]:
+def _people_filter(db: duckdb.DuckDBPyConnection, scope: Scope) -> str:
     if scope.people is None:
-        return "", []
+        return ""
     members = pa.table({"profile_id": pa.array(sorted(scope.people), pa.string())})
     db.register("scope_people_arrow", members)
     db.execute(
         "CREATE TEMP TABLE scope_people AS SELECT DISTINCT profile_id FROM scope_people_arrow"
     )
     db.unregister("scope_people_arrow")
-    return " AND p.profile_id IN (SELECT profile_id FROM scope_people)", []
+    return " AND p.profile_id IN (SELECT profile_id FROM scope_people)"

@@ -23,7 +23,6 @@ from omnicx.analytics.retention import (
     Period,
     event_sql,
     history_sql,
-    person_key_sql,
     report_bounds,
     shift_sql,
     trunc_sql,
@@ -98,7 +97,7 @@ def lifecycle(
         return LifecycleReport(period, event, None, None, ())
     history, parameters = history_sql(scope, until=bounds.until)
     with lake.connect(scope) as db:
-        query = _statuses_sql(history, person_key_sql(db), bounds, event_sql(event))
+        query = _statuses_sql(history, "person_key", bounds, event_sql(event))
         found = db.execute(query, parameters).fetchall()
     counts: dict[tuple[date, str], int] = {(start, status): int(n) for start, status, n in found}
     return LifecycleReport(

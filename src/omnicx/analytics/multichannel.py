@@ -23,7 +23,7 @@ from datetime import date
 from typing import Any
 
 from omnicx.analytics.lake import LakeSnapshot
-from omnicx.analytics.retention import Period, person_key_sql, report_bounds, text_sql
+from omnicx.analytics.retention import Period, report_bounds, text_sql
 from omnicx.analytics.scope import Scope
 
 ORDER_EVENT = "Order Completed"
@@ -161,7 +161,7 @@ def multichannel_value(
     if channel_cap < 2 or not edges or edges[0] != 1 or edges != sorted(set(edges)):
         raise ValueError("channel_cap must be 2 or more; touchpoint edges rise from 1")
     with lake.connect(scope) as db:
-        found = db.execute(_value_sql(person_key_sql(db), text_sql(order_event))).fetchall()
+        found = db.execute(_value_sql("person_key", text_sql(order_event))).fetchall()
     channel_groups = channel_labels(channel_cap)
     touch_groups = touchpoint_labels(edges)
     by_channels: dict[str, list[float]] = {label: [0, 0, 0, 0.0] for label in channel_groups}

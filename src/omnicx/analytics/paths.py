@@ -174,7 +174,7 @@ def paths(
             f"""
             CREATE TEMP TABLE touchpoints AS
             SELECT person, node, position, previous FROM (
-                SELECT person, {_NODE[by]} AS node,
+                SELECT person_key AS person, {_NODE[by]} AS node,
                     row_number() OVER in_time AS position,
                     lag({_NODE[by]}) OVER in_time AS previous
                 FROM events WHERE active

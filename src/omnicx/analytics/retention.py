@@ -21,8 +21,6 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
-import duckdb
-
 from omnicx.analytics.lake import LakeSnapshot
 from omnicx.analytics.scope import Scope
 
@@ -103,17 +101,6 @@ ORDER_KEY = "(epoch_us(ts)::HUGEINT * 9223372036854775808 + event_id)"
 def event_sql(name: str | None) -> str:
     """SQL: the condition "is this event" (None: any active event)."""
     return "active" if name is None else f"event = {text_sql(name)}"
-
-
-def person_key_sql(db: duckdb.DuckDBPyConnection) -> str:
-    """SQL: a key for the `person` column. Grouping and joining on a 64-bit hash of the
-    profile id is much cheaper than on the text; it is used only when no two profiles of the
-    lake share a hash (checked here), so counts stay exact."""
-    clash = db.execute(
-        "SELECT 1 FROM people WHERE profile_id IS NOT NULL GROUP BY hash(profile_id) "
-        "HAVING min(profile_id) <> max(profile_id) LIMIT 1"
-    ).fetchall()
-    return "person" if clash else "hash(person)"
 
 
 def filters_sql(scope: Scope) -> tuple[str, list[Any]]:
@@ -277,7 +264,7 @@ def retention(
     with lake.connect(scope) as db:
         query = _grid_sql(
             history,
-            person_key_sql(db),
+            "person_key",
             bounds,
             first_time=first_time,
             start=event_sql(start_event),

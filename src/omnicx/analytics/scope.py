@@ -53,8 +53,7 @@ class Filter:
         if "." in self.field:
             column, name = self.field.split(".", 1)
             # The path is a literal, not a parameter: the subject may appear twice below.
-            path = "$." + ".".join(f'"{part}"' for part in name.split("."))
-            subject = "json_extract_string({}, '{}')".format(column, path.replace("'", "''"))
+            subject = f"json_extract_string({column}, {json_path(name)})"
         else:
             subject = self.field
         if self.op == "~":
@@ -63,11 +62,18 @@ class Filter:
         number = _number(self.value)
         if number is not None and self.op not in ("=", "!="):
             parameters.append(number)
-            return f"TRY_CAST({subject} AS DOUBLE) {self.op} ?"
+            return f"coalesce(TRY_CAST({subject} AS DOUBLE) {self.op} ?, false)"
         parameters.append(self.value)
         if self.op == "!=":
             return f"({subject} IS NULL OR {subject} != ?)"
-        return f"{subject} {self.op} ?"
+        # Never NULL: a missing property does not match, also where the result is negated.
+        return f"coalesce({subject} {self.op} ?, false)"
+
+
+def json_path(name: str) -> str:
+    """The SQL literal of the JSON path of a (dotted) property or trait name."""
+    path = "$." + ".".join('"' + part.replace('"', "") + '"' for part in name.split("."))
+    return "'" + path.replace("'", "''") + "'"
 
 
 def _number(text: str) -> float | None:

@@ -18,7 +18,6 @@ value. Lists (and sets, and the keys of objects) are matched element by element 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from functools import lru_cache
 from typing import Any, Final, Literal, TypeGuard, get_args
 
 from omnicx.profiles.consent import as_bool
+from omnicx.profiles.facts import number
 from omnicx.store.clock import as_utc
 
 Scalar = str | int | float | bool
@@ -95,22 +95,6 @@ def temporal(text: str) -> date | datetime | None:
     return None
 
 
-def _number(value: object) -> float | None:
-    # Booleans are not numbers here, although Python says they are.
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        result = float(value)
-    elif isinstance(value, str):
-        try:
-            result = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return result if math.isfinite(result) else None
-
-
 @lru_cache(maxsize=8192, typed=True)  # typed: 1, 1.0 and True are different operands
 def operand(value: Scalar, *, as_text: bool = False) -> Operand:
     """How a single condition value compares (`as_text` for contains and starts_with)."""
@@ -130,7 +114,7 @@ def operand(value: Scalar, *, as_text: bool = False) -> Operand:
 def read(actual: object, kind: str) -> Any:
     """The profile's or event's value read as an operand of `kind` (None: it cannot be)."""
     if kind == "number":
-        return _number(actual)
+        return number(actual)
     if kind == "text":
         return actual.casefold() if isinstance(actual, str) else None
     if kind == "bool":

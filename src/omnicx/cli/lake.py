@@ -11,28 +11,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from omnicx.cli.common import DbOption, console, fail, open_database
-from omnicx.store.config import resolve_database_url
+from omnicx.cli.report_common import LakeOption, lake_dir_of
 
 app = typer.Typer(
     help="The event lake (Parquet files analytics read): status, files, compact, rebuild.",
     no_args_is_help=True,
 )
-
-LakeOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--lake",
-        help="Lake directory. Default: $OMNICX_LAKE_DIR, else NAME-lake beside the SQLite "
-        "file NAME.db, else ./omnicx-lake.",
-        show_default=False,
-    ),
-]
-
-
-def _lake_dir(lake: Path | None, db: str | None) -> Path:
-    from omnicx.analytics.location import resolve_lake_dir
-
-    return resolve_lake_dir(resolve_database_url(db), lake)
 
 
 @app.command("status")
@@ -40,7 +24,7 @@ def status_command(db: DbOption = None, lake: LakeOption = None) -> None:
     """How many events the lake holds, over which days, and how far behind processing it is."""
     from omnicx.analytics import maintenance
 
-    directory = _lake_dir(lake, db)
+    directory = lake_dir_of(lake, db)
     with open_database(db) as engine:
         found = maintenance.status(engine, directory)
     table = Table(title="Event lake", show_header=False)
@@ -107,7 +91,7 @@ def currency_command(
     from omnicx.analytics.currency import CurrencyError, ReportingCurrency, parse_rate
     from omnicx.analytics.lake import open_lake
 
-    directory = _lake_dir(lake, db)
+    directory = lake_dir_of(lake, db)
     if base is None and not clear:
         current = open_lake(directory).currency
         if current is None:
@@ -140,7 +124,7 @@ def files_command(db: DbOption = None, lake: LakeOption = None) -> None:
     a directory listing, which may hold files a compaction is replacing)."""
     from omnicx.analytics.layout import read_manifest
 
-    directory = _lake_dir(lake, db)
+    directory = lake_dir_of(lake, db)
     manifest = read_manifest(directory)
     document = {
         "lake": str(directory),
@@ -155,7 +139,7 @@ def compact_command(db: DbOption = None, lake: LakeOption = None) -> None:
     """Merges every day's small files into one file (and the people files into one)."""
     from omnicx.analytics import maintenance
 
-    directory = _lake_dir(lake, db)
+    directory = lake_dir_of(lake, db)
     with open_database(db) as engine:
         before = maintenance.status(engine, directory)
         manifest = maintenance.compact_all(engine, directory)
@@ -171,7 +155,7 @@ def rebuild_command(db: DbOption = None, lake: LakeOption = None) -> None:
     to recover a lost lake). The old lake stays readable until the new one replaces it."""
     from omnicx.analytics import maintenance
 
-    directory = _lake_dir(lake, db)
+    directory = lake_dir_of(lake, db)
     with (
         open_database(db) as engine,
         Progress(

@@ -75,12 +75,18 @@ DbOption = Annotated[
 ]
 
 
+def lake_dir_of(lake: Path | None, db: str | None) -> Path:
+    """The lake directory the `--lake` and `--db` options name."""
+    from omnicx.analytics.location import resolve_lake_dir
+
+    return resolve_lake_dir(resolve_database_url(db), lake)
+
+
 def open_report_lake(lake: Path | None, db: str | None) -> LakeSnapshot:
     """The lake a report reads; a clear error when there is none yet."""
     from omnicx.analytics.lake import open_lake
-    from omnicx.analytics.location import resolve_lake_dir
 
-    directory = resolve_lake_dir(resolve_database_url(db), lake)
+    directory = lake_dir_of(lake, db)
     try:
         snapshot = open_lake(directory)
     except ValueError as exc:

@@ -6,7 +6,7 @@ or a subquery) and get events back through these functions.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -141,6 +141,19 @@ def count_events_between(connection: Connection, after: int, until: int) -> int:
 def source_names(connection: Connection) -> dict[int, str]:
     """Every source's name by id."""
     return {r.id: r.name for r in connection.execute(select(sources.c.id, sources.c.name))}
+
+
+class SourceNames:
+    """Source names by id, read again when an unknown id shows up."""
+
+    def __init__(self) -> None:
+        self._names: dict[int, str] = {}
+
+    def of(self, connection: Connection, ids: Collection[int]) -> Mapping[int, str]:
+        """The names, with every id of `ids` looked up."""
+        if any(i not in self._names for i in ids):
+            self._names = source_names(connection)
+        return self._names
 
 
 @dataclass(frozen=True, slots=True)

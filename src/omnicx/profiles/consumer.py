@@ -13,11 +13,12 @@ events (docs/profiles.md#processing).
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import Connection
 
 from omnicx.collect import history
+from omnicx.collect.history import SourceNames
 from omnicx.collect.processing import StoredEvent, lock_consumer, read_events
 from omnicx.identity import service as identity
 from omnicx.identity.consumer import CONSUMER_NAME as IDENTITY_CONSUMER
@@ -42,19 +43,6 @@ log = logging.getLogger("omnicx.profiles")
 CONSUMER_NAME = "profiles.builder"
 RECOMPUTE_CHUNK = 400
 """Profiles recomputed per round of queries."""
-
-
-class SourceNames:
-    """Source names by id, read again when an unknown id shows up."""
-
-    def __init__(self) -> None:
-        self._names: dict[int, str] = {}
-
-    def of(self, connection: Connection, ids: Collection[int]) -> Mapping[int, str]:
-        """The names, with every id of `ids` looked up."""
-        if any(i not in self._names for i in ids):
-            self._names = history.source_names(connection)
-        return self._names
 
 
 class ProfileBuilder:

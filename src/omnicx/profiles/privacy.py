@@ -13,13 +13,14 @@ import orjson
 from sqlalchemy import Connection
 
 from omnicx.collect import history
+from omnicx.collect.history import SourceNames
 from omnicx.collect.processing import lock_consumer
 from omnicx.identity import service as identity
 from omnicx.identity.config import DEFAULT_FIELDS
 from omnicx.identity.consumer import CONSUMER_NAME as IDENTITY_CONSUMER
 from omnicx.profiles import repository as repo
 from omnicx.profiles import rfm, service
-from omnicx.profiles.consumer import CONSUMER_NAME, SourceNames, recompute
+from omnicx.profiles.consumer import CONSUMER_NAME, recompute
 from omnicx.profiles.schemas import ErasureOut
 from omnicx.store.clock import as_utc, iso, utc_now
 
