@@ -6,6 +6,7 @@ collect → identity → profiles → (analytics, audiences): later domains add 
 from __future__ import annotations
 
 from omnicx.analytics.consumer import LakeWriter
+from omnicx.audiences.consumer import SegmentMembership
 from omnicx.collect.processing import SourceActivity, StreamConsumer
 from omnicx.identity.consumer import IdentityResolution
 from omnicx.profiles.consumer import ProfileBuilder
@@ -13,4 +14,10 @@ from omnicx.profiles.consumer import ProfileBuilder
 
 def stream_consumers() -> list[StreamConsumer]:
     """Every consumer of the event stream, in processing order."""
-    return [SourceActivity(), IdentityResolution(), ProfileBuilder(), LakeWriter()]
+    return [
+        SourceActivity(),
+        IdentityResolution(),
+        ProfileBuilder(),
+        LakeWriter(),
+        SegmentMembership(),
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import omnicx.access.tables
 import omnicx.analytics.tables
+import omnicx.audiences.tables
 import omnicx.collect.tables
 import omnicx.identity.tables
 import omnicx.profiles.tables  # noqa: F401

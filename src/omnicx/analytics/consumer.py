@@ -31,6 +31,7 @@ from omnicx.analytics.layout import (
     write_manifest,
 )
 from omnicx.analytics.location import resolve_lake_dir
+from omnicx.collect.emit import SYSTEM_CHANNEL
 from omnicx.collect.history import SourceNames
 from omnicx.collect.processing import StoredEvent
 from omnicx.identity import service as identity
@@ -172,7 +173,9 @@ def event_table(
         columns["event"].append(name if isinstance(name, str) else None)
         columns["ts"].append(_naive_utc(item.timestamp))
         columns["received_at"].append(_naive_utc(item.received_at))
-        columns["active"].append(not (item.type == "track" and name in PASSIVE_EVENTS))
+        columns["active"].append(
+            item.channel != SYSTEM_CHANNEL and not (item.type == "track" and name in PASSIVE_EVENTS)
+        )
         columns["revenue"].append(revenue)
         columns["currency"].append(currency)
         columns["properties"].append(orjson.dumps(properties).decode() if properties else None)

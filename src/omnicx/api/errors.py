@@ -43,11 +43,19 @@ class ApiError(StarletteHTTPException):
     """An admin API error: HTTP `status`, a stable `code` and a message for people."""
 
     def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        *,
+        errors: list[dict[str, str]] | None = None,
     ) -> None:
         super().__init__(status, detail=message, headers=headers)
         self.code = code
         self.message = message
+        self.errors = errors
+        """Each problem as `{"field", "message"}`, for answers naming several (a 422)."""
 
 
 class ErrorBody(BaseModel):
@@ -85,10 +93,17 @@ def _is_api(request: Request) -> bool:
 
 
 def error_response(
-    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    errors: list[dict[str, str]] | None = None,
 ) -> JSONResponse:
     """The JSON answer for an admin API error."""
-    return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
+    body: dict[str, Any] = {"code": code, "message": message}
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def describe_validation_errors(errors: Any) -> list[dict[str, str]]:
@@ -106,7 +121,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if not _is_api(request):
         return await http_exception_handler(request, exc)
     if isinstance(exc, ApiError):
-        return error_response(exc.status_code, exc.code, exc.message, exc.headers)
+        return error_response(exc.status_code, exc.code, exc.message, exc.headers, exc.errors)
     code = STATUS_CODES.get(exc.status_code, f"http_{exc.status_code}")
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     if exc.status_code == 404 and message == "Not Found":

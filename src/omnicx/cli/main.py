@@ -26,6 +26,7 @@ from omnicx.cli import imports as imports_cli
 from omnicx.cli import lake as lake_cli
 from omnicx.cli import profiles as profiles_cli
 from omnicx.cli import report as report_cli
+from omnicx.cli import segments as segments_cli
 from omnicx.cli import sources as sources_cli
 from omnicx.cli import stages as stages_cli
 from omnicx.cli import tokens as tokens_cli
@@ -46,6 +47,7 @@ app.add_typer(tokens_cli.app, name="tokens")
 app.add_typer(report_cli.app, name="report")
 app.add_typer(lake_cli.app, name="lake")
 app.add_typer(stages_cli.app, name="stages")
+app.add_typer(segments_cli.app, name="segments")
 app.command("import")(imports_cli.import_file)
 app.command("demo")(demo_cli.demo)
 db_app = typer.Typer(help="Database schema: upgrade and inspect migrations.")

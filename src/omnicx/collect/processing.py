@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -94,9 +94,10 @@ def read_events(
     limit: int,
     with_payload: bool = True,
     until: int | None = None,
+    names: Collection[str] | None = None,
 ) -> list[StoredEvent]:
-    """Reads up to `limit` events with an id greater than `after` (and at most `until`),
-    oldest first."""
+    """Reads up to `limit` events with an id greater than `after` (and at most `until`; with
+    `names`, only events with one of these names), oldest first."""
     columns: list[Any] = list(events.c) if with_payload else list(_WITHOUT_PAYLOAD)
     sqlite = connection.dialect.name == "sqlite"
     if sqlite:
@@ -108,6 +109,8 @@ def read_events(
     statement = select(*columns).where(events.c.id > after)
     if until is not None:
         statement = statement.where(events.c.id <= until)
+    if names is not None:
+        statement = statement.where(events.c.event.in_(sorted(names)))
     rows = connection.execute(statement.order_by(events.c.id).limit(limit))
     instant = _sqlite_instant if sqlite else as_utc
     return [

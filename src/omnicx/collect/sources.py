@@ -36,6 +36,11 @@ CHANNELS = (
 )
 """The channel kinds a source can be; every stored event carries its source's channel."""
 
+SYSTEM_SOURCE = "omnicx"
+"""The built-in source of the events omnicx itself emits (collect.emit): reserved."""
+SYSTEM_CHANNEL = "system"
+"""Its channel, which no other source may have."""
+
 log = logging.getLogger("omnicx.collect.sources")
 
 _NAME = re.compile(r"^[\w][\w .:/@+-]{0,199}$")
@@ -93,6 +98,8 @@ def add(connection: Connection, *, name: str, channel: str) -> Source:
             "and . : / @ + - _, starting with a letter or digit."
         )
     validate_channel(channel)
+    if name.lower() == SYSTEM_SOURCE:
+        raise SourceError(f"The name {name!r} is reserved for the events omnicx emits itself.")
     if connection.execute(select(sources.c.id).where(sources.c.name == name)).first():
         raise SourceError(f"A source named {name!r} already exists.")
     now = utc_now()
@@ -164,7 +171,7 @@ def list_all(connection: Connection, *, name: str | None = None) -> list[Source]
 
 def set_enabled(connection: Connection, *, name: str, enabled: bool) -> Source:
     """Enables or disables a source; a disabled source's events are refused with 403."""
-    source = get_by_name_or_raise(connection, name)
+    source = _not_system(get_by_name_or_raise(connection, name))
     connection.execute(
         update(sources)
         .where(sources.c.id == source.id)
@@ -175,7 +182,7 @@ def set_enabled(connection: Connection, *, name: str, enabled: bool) -> Source:
 
 def rotate_key(connection: Connection, *, name: str, grace: timedelta = timedelta(0)) -> str:
     """Issues a new write key; the old ones stop working after `grace` (at once by default)."""
-    source = get_by_name_or_raise(connection, name)
+    source = _not_system(get_by_name_or_raise(connection, name))
     now = utc_now()
     connection.execute(
         update(write_keys)
@@ -186,6 +193,15 @@ def rotate_key(connection: Connection, *, name: str, grace: timedelta = timedelt
     key = new_write_key()
     connection.execute(write_keys.insert().values(key=key, source_id=source.id, created_at=now))
     return key
+
+
+def _not_system(source: Source) -> Source:
+    if source.name == SYSTEM_SOURCE:
+        raise SourceError(
+            f"The source {SYSTEM_SOURCE!r} is built in: it carries the events omnicx emits "
+            "(segment entered, lead stage changed) and no one may send as it."
+        )
+    return source
 
 
 MAX_WRITE_KEY_LENGTH = 64

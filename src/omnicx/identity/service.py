@@ -172,6 +172,45 @@ def identities_of(connection: Connection, profile_id: str) -> list[Identity]:
     return found
 
 
+def identities_of_profiles(
+    connection: Connection, profile_ids: Collection[str]
+) -> dict[str, list[Identity]]:
+    """`identities_of` for many profiles at once (profiles without identifiers are absent)."""
+    config = current_config(connection)
+    found: dict[str, list[Identity]] = {}
+    for chunk in chunks(sorted(profile_ids)):
+        for r in connection.execute(
+            select(
+                identifiers.c.id,
+                identifiers.c.type,
+                identifiers.c.value,
+                identifiers.c.first_seen_at,
+                identifiers.c.last_seen_at,
+                identifiers.c.profile_id,
+            ).where(identifiers.c.profile_id.in_(chunk))
+        ):
+            found.setdefault(r.profile_id, []).append(
+                Identity(r.id, r.type, r.value, as_utc(r.first_seen_at), as_utc(r.last_seen_at))
+            )
+    for held in found.values():
+        held.sort(key=lambda i: (config.rank(i.type), i.type, i.first_seen_at, i.value))
+    return found
+
+
+def profile_ids(connection: Connection, *, after: str = "", page: int = 10_000) -> list[str]:
+    """A page of the ids of the profiles there are now (holding at least one identifier), in
+    id order after `after`; an empty list at the end."""
+    return list(
+        connection.execute(
+            select(identifiers.c.profile_id)
+            .where(identifiers.c.profile_id > after)
+            .group_by(identifiers.c.profile_id)
+            .order_by(identifiers.c.profile_id)
+            .limit(page)
+        ).scalars()
+    )
+
+
 def event_ids_of(profile_id: str) -> Select[Any]:
     """A subquery of the ids of every event attributed to the profile (for timelines)."""
     return (

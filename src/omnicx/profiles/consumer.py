@@ -18,6 +18,7 @@ from collections.abc import Collection, Sequence
 from sqlalchemy import Connection
 
 from omnicx.collect import history
+from omnicx.collect.emit import SYSTEM_CHANNEL
 from omnicx.collect.history import SourceNames
 from omnicx.collect.processing import StoredEvent, lock_consumer, read_events
 from omnicx.identity import service as identity
@@ -122,7 +123,11 @@ def start_again(connection: Connection, *, bound: int, sources: SourceNames) -> 
 def fold_events(
     connection: Connection, batch: Sequence[StoredEvent], *, sources: SourceNames
 ) -> None:
-    """Folds new events into their profiles: one read and one write per table."""
+    """Folds new events into their profiles: one read and one write per table. Events omnicx
+    emitted itself (segment entered...) are not the person's activity and carry no traits."""
+    batch = [e for e in batch if e.channel != SYSTEM_CHANNEL]
+    if not batch:
+        return
     attributed = identity.profiles_of_events(connection, [e.id for e in batch])
     names = sources.of(connection, {e.source_id for e in batch})
     ranking = TraitRanking(current_settings(connection).sources_for, names)
@@ -210,6 +215,8 @@ def recompute(
         in_force: dict[str, dict[tuple[str, str], ConsentSignal]] = {}
         if bound > 0:
             for event in history.summaries_of(connection, keyed, until=bound):
+                if event.channel == SYSTEM_CHANNEL:
+                    continue
                 state = _state(stats, event.key)
                 own = not (event.type == "track" and event.event in PASSIVE_EVENTS)
                 state.add_activity(event.timestamp, event.channel, own)

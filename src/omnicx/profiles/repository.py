@@ -351,6 +351,46 @@ def consents_rows(connection: Connection, profile_id: str) -> list[Any]:
     )
 
 
+def _rows_by_profile(
+    connection: Connection, table: Table, profile_ids: Collection[str], order: Sequence[Any]
+) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = {}
+    for chunk in chunks(sorted(profile_ids)):
+        for row in connection.execute(
+            select(table).where(table.c.profile_id.in_(chunk)).order_by(*order)
+        ):
+            found.setdefault(row.profile_id, []).append(row)
+    return found
+
+
+def traits_rows_of(connection: Connection, profile_ids: Collection[str]) -> dict[str, list[Any]]:
+    """`traits_row` of many profiles."""
+    return _rows_by_profile(connection, profile_traits, profile_ids, [profile_traits.c.name])
+
+
+def consents_rows_of(connection: Connection, profile_ids: Collection[str]) -> dict[str, list[Any]]:
+    """`consents_rows` of many profiles."""
+    order = [profile_consents.c.channel, profile_consents.c.purpose]
+    return _rows_by_profile(connection, profile_consents, profile_ids, order)
+
+
+def stats_rows_of(connection: Connection, profile_ids: Collection[str]) -> dict[str, Any]:
+    """`stats_row` of many profiles (those without computed traits yet are absent)."""
+    found = _rows_by_profile(connection, profile_stats, profile_ids, [])
+    return {p: rows[0] for p, rows in found.items()}
+
+
+def trait_names(connection: Connection) -> list[str]:
+    """Every trait name some profile holds, sorted."""
+    return list(
+        connection.execute(
+            select(profile_traits.c.name)
+            .group_by(profile_traits.c.name)
+            .order_by(profile_traits.c.name)
+        ).scalars()
+    )
+
+
 def erase(connection: Connection, profile_id: str, event_ids: Collection[int]) -> dict[str, int]:
     """Deletes everything held about a profile and its events; returns rows deleted per kind."""
     counts = {"trait_observations": 0, "consent_history": 0}

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection
@@ -87,14 +88,66 @@ def find(connection: Connection, reference: str) -> str:
 def document(connection: Connection, profile_id: str) -> ProfileDocument:
     """The profile document of an id (a merged-away id answers with its current profile)."""
     current = resolve(connection, profile_id)
+    return _document(
+        connection,
+        current,
+        merged_from=profile_id if profile_id != current else None,
+        found=identity.identities_of(connection, current),
+        trait_rows=repo.traits_row(connection, current),
+        stats_row=repo.stats_row(connection, current),
+        consent_rows=repo.consents_rows(connection, current),
+        names=history.source_names(connection),
+    )
+
+
+def documents(connection: Connection, profile_ids: Collection[str]) -> dict[str, ProfileDocument]:
+    """The documents of many current profile ids at once, in a few queries each (for
+    audiences); ids that are not a current profile's are left out."""
+    ids = sorted(set(profile_ids))
+    held = identity.identities_of_profiles(connection, ids)
+    ids = [p for p in ids if p in held]
+    traits = repo.traits_rows_of(connection, ids)
+    stats = repo.stats_rows_of(connection, ids)
+    consents = repo.consents_rows_of(connection, ids)
     names = history.source_names(connection)
+    return {
+        p: _document(
+            connection,
+            p,
+            merged_from=None,
+            found=held[p],
+            trait_rows=traits.get(p, []),
+            stats_row=stats.get(p),
+            consent_rows=consents.get(p, []),
+            names=names,
+        )
+        for p in ids
+    }
+
+
+def trait_names(connection: Connection) -> list[str]:
+    """The names of every trait some profile holds, sorted (what conditions may name)."""
+    return repo.trait_names(connection)
+
+
+def _document(
+    connection: Connection,
+    current: str,
+    *,
+    merged_from: str | None,
+    found: Sequence[identity.Identity],
+    trait_rows: Sequence[Any],
+    stats_row: Any,
+    consent_rows: Sequence[Any],
+    names: Mapping[int, str],
+) -> ProfileDocument:
     identities: dict[str, list[IdentityOut]] = {}
-    for found in identity.identities_of(connection, current):
-        identities.setdefault(found.type, []).append(
+    for held in found:
+        identities.setdefault(held.type, []).append(
             IdentityOut(
-                value=found.value,
-                first_seen_at=found.first_seen_at,
-                last_seen_at=found.last_seen_at,
+                value=held.value,
+                first_seen_at=held.first_seen_at,
+                last_seen_at=held.last_seen_at,
             )
         )
     traits = {
@@ -106,23 +159,24 @@ def document(connection: Connection, profile_id: str) -> ProfileDocument:
             message_id=row.message_id,
             observed_at=as_utc(row.observed_at),
         )
-        for row in repo.traits_row(connection, current)
+        for row in trait_rows
     }
     return ProfileDocument(
         id=current,
-        merged_from=profile_id if profile_id != current else None,
+        merged_from=merged_from,
         identities=identities,
         traits=traits,
-        computed=computed_traits(connection, current),
-        consents=[
-            _consent_out(_signal(row), names) for row in repo.consents_rows(connection, current)
-        ],
+        computed=_computed(connection, stats_row),
+        consents=[_consent_out(_signal(row), names) for row in consent_rows],
     )
 
 
 def computed_traits(connection: Connection, profile_id: str) -> ComputedTraits:
     """A profile's computed traits (empty until the builder has seen its events)."""
-    row = repo.stats_row(connection, profile_id)
+    return _computed(connection, repo.stats_row(connection, profile_id))
+
+
+def _computed(connection: Connection, row: Any) -> ComputedTraits:
     if row is None:
         return ComputedTraits(
             first_seen_at=None,
@@ -185,7 +239,7 @@ def _signal(row: object) -> ConsentSignal:
     return repo.consent_signal(row)
 
 
-def _consent_out(signal: ConsentSignal, names: dict[int, str]) -> ConsentOut:
+def _consent_out(signal: ConsentSignal, names: Mapping[int, str]) -> ConsentOut:
     return ConsentOut(
         channel=signal.channel,
         purpose=signal.purpose,

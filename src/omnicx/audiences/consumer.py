@@ -1,0 +1,199 @@
+"""Live segment membership: the stream consumer after the profile builder.
+
+Each batch, inside the batch's transaction:
+
+1. keeps hits for every event condition the segments use (a new condition is first filled in
+   from the events already stored);
+2. follows the identity change feed: profiles merged away or erased lose their memberships,
+   profiles a merge, split or unmerge changed are evaluated again;
+3. brings new and changed segment definitions live (everyone evaluated against them);
+4. evaluates the profiles of the batch's events, those the identity changes named and those
+   whose timer is due (a "in the last 7 days" window slid past an event), and stores who
+   entered and left which segment, emitting `Segment Entered` / `Segment Exited` events.
+
+When no events arrive, `idle` still does 2–4, so time-based exits and API changes happen on
+time. After an identity rebuild sets the consumer back, the replayed events only refresh hits;
+once past where it was, every segment is evaluated again for everyone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
+from typing import Final
+
+from sqlalchemy import Connection, select, update
+
+from omnicx.audiences import hits
+from omnicx.audiences.definition import segment_references
+from omnicx.audiences.membership import (
+    Plan,
+    due_profiles,
+    evaluate_all,
+    forget_profiles,
+    load_facts,
+    settle,
+    stored_members,
+)
+from omnicx.audiences.recompute import prepare
+from omnicx.audiences.segments import Segment, all_segments
+from omnicx.audiences.tables import audience_positions, audience_segments
+from omnicx.collect.processing import StoredEvent, checkpoint
+from omnicx.identity import service as identity
+from omnicx.profiles.consumer import CONSUMER_NAME as PROFILES_CONSUMER
+from omnicx.store.bulk import chunks
+from omnicx.store.clock import utc_now
+
+log = logging.getLogger("omnicx.audiences")
+
+CONSUMER_NAME: Final = "audiences.membership"
+CHANGES: Final = "identity_changes"
+EVENTS: Final = "events"
+EVALUATE_CHUNK: Final = 500
+
+
+class SegmentMembership:
+    """Stream consumer: keeps every profile's segment memberships live."""
+
+    name = CONSUMER_NAME
+    upstream = PROFILES_CONSUMER
+    needs_payload = True
+
+    def __init__(self, clock: Callable[[], datetime] = utc_now) -> None:
+        self._clock = clock
+
+    def handle(self, connection: Connection, batch: Sequence[StoredEvent]) -> None:
+        """Processes a batch of events (see the module's description)."""
+        self._run(connection, batch)
+
+    def idle(self, connection: Connection) -> None:
+        """Runs what does not need new events: identity changes, new definitions, timers."""
+        self._run(connection, ())
+
+    def _run(self, connection: Connection, batch: Sequence[StoredEvent]) -> None:
+        now = self._clock()
+        position = checkpoint(connection, CONSUMER_NAME)
+        through = batch[-1].id if batch else position
+        held = _positions(connection)
+        high = held.get(EVENTS, 0)
+        segments = all_segments(connection)
+        matcher = sync_conditions(connection, segments, through=position)
+        if batch:
+            hits.record(connection, matcher, batch)
+            hits.advance(connection, matcher.conditions, through)
+        if through < high:
+            return  # replaying events evaluated before (an identity rebuild): hits only
+        if position < high:
+            log.info("replay finished at %d: evaluating every segment again", through)
+            segments = _unready(connection)
+        touched, rebuilt = follow_identity(connection, held.get(CHANGES, 0))
+        if rebuilt:
+            segments = _unready(connection)
+        if batch:
+            attributed = identity.profiles_of_events(connection, [e.id for e in batch])
+            touched.update(attributed.values())
+        touched.update(due_profiles(connection, now))
+        evaluate_live(connection, segments, touched, now)
+        if batch:
+            _set_positions(connection, {EVENTS: max(high, through)})
+
+
+def sync_conditions(
+    connection: Connection, segments: Sequence[Segment], *, through: int
+) -> hits.Matcher:
+    """Keeps hits for exactly the event conditions of these segments: new ones are filled
+    in from the stored events up to `through`, unused ones are dropped."""
+    wanted = Plan.of(segments).conditions if segments else {}
+    kept = hits.registered(connection)
+    hits.register(connection, {k: c for k, c in wanted.items() if k not in kept}, through=through)
+    hits.forget(connection, [k for k in kept if k not in wanted])
+    return hits.Matcher(wanted)
+
+
+def follow_identity(connection: Connection, after: int) -> tuple[set[str], bool]:
+    """Applies the identity changes logged since `after`: forgets profiles that are gone and
+    returns the profiles to evaluate again, and whether identity was rebuilt."""
+    named: set[str] = set()
+    rebuilt = False
+    last = after
+    while page := identity.changes_since(connection, last, limit=1000):
+        for change in page:
+            rebuilt = rebuilt or change.kind == "rebuild"
+            named.update(p for p in (change.profile_id, change.other_profile_id) if p)
+        last = page[-1].id
+    if last != after:
+        _set_positions(connection, {CHANGES: last})
+    current = {p: identity.current_profile_id(connection, p) for p in sorted(named)}
+    forget_profiles(connection, [p for p, now_id in current.items() if now_id != p])
+    return {c for c in current.values() if c is not None}, rebuilt
+
+
+def live_plan(segments: Sequence[Segment]) -> Plan:
+    """The ready segments whose references are all ready: the ones evaluated live."""
+    waiting = {s.key for s in _with_dependents(segments, [s for s in segments if not s.ready])}
+    return Plan.of([s for s in segments if s.key not in waiting])
+
+
+def evaluate_live(
+    connection: Connection,
+    segments: Sequence[Segment],
+    touched: Collection[str],
+    now: datetime,
+) -> None:
+    """Prepares segments that are not ready, then evaluates the touched profiles against the
+    live ones and stores the changes."""
+    pending = [s for s in segments if not s.ready]
+    if pending:
+        prepare(connection, _with_dependents(segments, pending), now)
+        segments = all_segments(connection)
+    plan = live_plan(segments)
+    if not plan.segments or not touched:
+        return
+    keys = list(plan.conditions)
+    for chunk in chunks(sorted(touched), EVALUATE_CHUNK):
+        facts = load_facts(connection, chunk, keys)
+        settle(connection, plan, evaluate_all(plan, facts, now), facts, now=now)
+        gone = set(chunk) - set(facts)
+        if gone:
+            forget_profiles(connection, [p for p in gone if p in stored_members(connection, gone)])
+
+
+def _with_dependents(segments: Sequence[Segment], pending: Sequence[Segment]) -> list[Segment]:
+    """The pending segments and every segment referring to one of them, however indirectly:
+    their members depend on the pending ones' members."""
+    chosen = {s.key for s in pending}
+    grew = True
+    while grew:
+        grew = False
+        for segment in segments:
+            if segment.key not in chosen and chosen & set(segment_references(segment.definition)):
+                chosen.add(segment.key)
+                grew = True
+    return [s for s in segments if s.key in chosen]
+
+
+def _unready(connection: Connection) -> list[Segment]:
+    """Marks every segment to be evaluated again for everyone."""
+    connection.execute(update(audience_segments).values(ready_version=0))
+    return all_segments(connection)
+
+
+def _positions(connection: Connection) -> dict[str, int]:
+    return {
+        r.name: int(r.position)
+        for r in connection.execute(
+            select(audience_positions.c.name, audience_positions.c.position)
+        )
+    }
+
+
+def _set_positions(connection: Connection, values: dict[str, int]) -> None:
+    for name, position in values.items():
+        updated = connection.execute(
+            update(audience_positions)
+            .where(audience_positions.c.name == name)
+            .values(position=position)
+        )
+        if not updated.rowcount:
+            connection.execute(audience_positions.insert().values(name=name, position=position))
