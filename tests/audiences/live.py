@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from omnicx.analytics.consumer import LakeWriter
 from omnicx.audiences import segments
 from omnicx.audiences.consumer import SegmentMembership
 from omnicx.audiences.membership import memberships_of
@@ -20,10 +21,14 @@ class LiveShop(Shop):
     """`Shop` with segments: processing runs until the stream is quiet (the membership
     consumer's own events included) at `self.now`."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, lake: bool = True) -> None:
         super().__init__(engine)
         self.now: datetime = T0
-        consumers = [c for c in stream_consumers() if not isinstance(c, SegmentMembership)]
+        consumers = [
+            c
+            for c in stream_consumers()
+            if not isinstance(c, SegmentMembership) and (lake or not isinstance(c, LakeWriter))
+        ]
         self.consumers = [*consumers, SegmentMembership(lambda: self.now)]
 
     def process(self, batch_size: int = 5000) -> None:
