@@ -55,6 +55,9 @@ INVALID: Responses = {
         "each problem's JSON path, e.g. `definition.all[2].count.value`), or a bad key or name.",
     }
 }
+BAD_BODY: Responses = {
+    400: {"model": ErrorBody, "description": "The body is not JSON (`bad_request`)."}
+}
 SegmentKey = Annotated[str, Path(description="The segment's key (or its numeric id).")]
 
 
@@ -77,12 +80,13 @@ def _transaction(request: Request) -> Iterator[Connection]:
         with _engine(request).begin() as connection:
             yield connection
     except SegmentError as error:
-        raise ApiError(
-            STATUS.get(error.code, 400),
-            error.code,
-            str(error),
-            errors=_problems(error.problems) if error.problems else None,
-        ) from None
+        status = STATUS.get(error.code, 400)
+        errors = _problems(error.problems)
+        if status == 422 and not errors:  # a bad key or name: the field it is in
+            errors = [
+                {"field": f"body.{error.code.removeprefix('invalid_')}", "message": str(error)}
+            ]
+        raise ApiError(status, error.code, str(error), errors=errors or None) from None
     except DefinitionError as error:
         raise ApiError(
             422, "invalid_definition", str(error), errors=_problems(error.problems)
@@ -139,7 +143,11 @@ def list_segments(request: Request, caller: Annotated[Caller, Depends(READERS)])
     operation_id="segments_create",
     response_model=SegmentOut,
     status_code=201,
-    responses={**INVALID, 409: {"model": ErrorBody, "description": "The key is taken (`exists`)."}},
+    responses={
+        **BAD_BODY,
+        **INVALID,
+        409: {"model": ErrorBody, "description": "The key is taken (`exists`)."},
+    },
 )
 def create_segment(
     request: Request, caller: Annotated[Caller, Depends(WRITERS)], body: SegmentIn
@@ -164,7 +172,7 @@ def create_segment(
     summary="Check a definition without storing it",
     operation_id="segments_check",
     response_model=CheckedDefinition,
-    responses=INVALID,
+    responses={**BAD_BODY, **INVALID},
 )
 def check_definition(
     request: Request, caller: Annotated[Caller, Depends(READERS)], body: DefinitionCheck
@@ -197,7 +205,7 @@ def get_segment(
     summary="Change a segment",
     operation_id="segments_change",
     response_model=SegmentOut,
-    responses={**NOT_FOUND, **INVALID},
+    responses={**BAD_BODY, **NOT_FOUND, **INVALID},
 )
 def change_segment(
     request: Request,

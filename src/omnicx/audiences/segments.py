@@ -28,6 +28,7 @@ from omnicx.store.clock import as_utc, utc_now
 KEY_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 """A segment's key: what definitions and URLs name it by."""
 MAX_SEGMENTS: Final = 1000
+_ID: Final = re.compile(r"[0-9]{1,9}")  # an id fits an INTEGER column
 
 
 class SegmentError(ValueError):
@@ -91,7 +92,7 @@ def get(connection: Connection, reference: str | int) -> Segment:
     """A segment by key or id; SegmentError `not_found` when there is none."""
     column = audience_segments.c.id if isinstance(reference, int) else audience_segments.c.key
     row = connection.execute(select(audience_segments).where(column == reference)).first()
-    if row is None and isinstance(reference, str) and reference.isdigit():
+    if row is None and isinstance(reference, str) and _ID.fullmatch(reference):
         row = connection.execute(
             select(audience_segments).where(audience_segments.c.id == int(reference))
         ).first()
