@@ -19,16 +19,17 @@ once past where it was, every segment is evaluated again for everyone.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Final
 
 from sqlalchemy import Connection, select, update
 
 from omnicx.audiences import hits
-from omnicx.audiences.definition import segment_references
+from omnicx.audiences.definition import EventCondition, segment_references
 from omnicx.audiences.membership import (
     Plan,
+    conditions_of,
     due_profiles,
     evaluate_all,
     forget_profiles,
@@ -87,16 +88,31 @@ class SegmentMembership:
         if position < high:
             log.info("replay finished at %d: evaluating every segment again", through)
             segments = _unready(connection)
-        touched, rebuilt = follow_identity(connection, held.get(CHANGES, 0))
+        fully, rebuilt = follow_identity(connection, held.get(CHANGES, 0))
         if rebuilt:
             segments = _unready(connection)
-        if batch:
-            attributed = identity.profiles_of_events(connection, [e.id for e in batch])
-            touched.update(attributed.values())
-        touched.update(due_profiles(connection, now))
-        evaluate_live(connection, segments, touched, now)
+        fully.update(due_profiles(connection, now))
+        evaluate_live(connection, segments, now, by_events=_names_by_profile(connection, batch),
+                      fully=fully)  # fmt: skip
         if batch:
             _set_positions(connection, {EVENTS: max(high, through)})
+
+
+def _names_by_profile(
+    connection: Connection, batch: Sequence[StoredEvent]
+) -> dict[str, frozenset[str]]:
+    """Each profile of the batch's events, with the names of its events in the batch."""
+    if not batch:
+        return {}
+    attributed = identity.profiles_of_events(connection, [e.id for e in batch])
+    found: dict[str, set[str]] = {}
+    for event in batch:
+        profile_id = attributed.get(event.id)
+        if profile_id is not None:
+            names = found.setdefault(profile_id, set())
+            if event.type in hits.NAMED_TYPES and event.event is not None:
+                names.add(event.event)
+    return {p: frozenset(n) for p, n in found.items()}
 
 
 def sync_conditions(
@@ -104,11 +120,25 @@ def sync_conditions(
 ) -> hits.Matcher:
     """Keeps hits for exactly the event conditions of these segments: new ones are filled
     in from the stored events up to `through`, unused ones are dropped."""
-    wanted = Plan.of(segments).conditions if segments else {}
+    wanted = _conditions(segments)
     kept = hits.registered(connection)
     hits.register(connection, {k: c for k, c in wanted.items() if k not in kept}, through=through)
     hits.forget(connection, [k for k in kept if k not in wanted])
     return hits.Matcher(wanted)
+
+
+_conditions_of: dict[tuple[tuple[object, ...], ...], dict[str, EventCondition]] = {}
+
+
+def _conditions(segments: Sequence[Segment]) -> dict[str, EventCondition]:
+    """The event conditions of every segment (cached while no segment changes)."""
+    key = tuple((s.id, s.version, s.key, s.updated_at) for s in segments)
+    found = _conditions_of.get(key)
+    if found is None:
+        if len(_conditions_of) > 16:
+            _conditions_of.clear()
+        found = _conditions_of[key] = conditions_of(s.definition for s in segments)
+    return found
 
 
 def follow_identity(connection: Connection, after: int) -> tuple[set[str], bool]:
@@ -129,34 +159,86 @@ def follow_identity(connection: Connection, after: int) -> tuple[set[str], bool]
     return {c for c in current.values() if c is not None}, rebuilt
 
 
-def live_plan(segments: Sequence[Segment]) -> Plan:
-    """The ready segments whose references are all ready: the ones evaluated live."""
-    waiting = {s.key for s in _with_dependents(segments, [s for s in segments if not s.ready])}
-    return Plan.of([s for s in segments if s.key not in waiting])
-
-
 def evaluate_live(
     connection: Connection,
     segments: Sequence[Segment],
-    touched: Collection[str],
     now: datetime,
+    *,
+    by_events: Mapping[str, frozenset[str]] | None = None,
+    fully: Collection[str] = (),
 ) -> None:
-    """Prepares segments that are not ready, then evaluates the touched profiles against the
-    live ones and stores the changes."""
+    """Prepares segments that are not ready, then evaluates profiles against the live ones
+    and stores the changes: the profiles of `fully` against every segment, those of
+    `by_events` (profile -> names of its new events) against the segments those events can
+    change (the others' answers and timers stand)."""
     pending = [s for s in segments if not s.ready]
     if pending:
         prepare(connection, _with_dependents(segments, pending), now)
         segments = all_segments(connection)
     plan = live_plan(segments)
-    if not plan.segments or not touched:
+    if not plan.segments:
         return
-    keys = list(plan.conditions)
-    for chunk in chunks(sorted(touched), EVALUATE_CHUNK):
-        facts = load_facts(connection, chunk, keys)
-        settle(connection, plan, evaluate_all(plan, facts, now), facts, now=now)
+    groups: dict[frozenset[str] | None, set[str]] = {}
+    for profile_id in fully:
+        groups.setdefault(None, set()).add(profile_id)
+    for profile_id, names in (by_events or {}).items():
+        if profile_id not in groups.get(None, ()):
+            groups.setdefault(names, set()).add(profile_id)
+    for watched, profiles in groups.items():
+        part = plan if watched is None else _affected(plan, watched)
+        if part.segments:
+            _evaluate(connection, plan, part, profiles, now)
+
+
+def _evaluate(
+    connection: Connection, plan: Plan, part: Plan, profiles: Collection[str], now: datetime
+) -> None:
+    """Evaluates profiles against `part` of the live plan; the other segments' memberships
+    are read as stored."""
+    partial = part is not plan
+    key_of = {s.id: s.key for s in plan.segments}
+    keys = list(part.conditions)
+    for chunk in chunks(sorted(profiles), EVALUATE_CHUNK):
+        held: dict[str, list[str]] | None = None
+        if partial:
+            held = {
+                p: [key_of[s] for s in ids if s in key_of and s not in part.ids]
+                for p, ids in stored_members(connection, chunk).items()
+            }
+        facts = load_facts(connection, chunk, keys, memberships=held)
+        outcomes = evaluate_all(part, facts, now)
+        settle(connection, part, outcomes, facts, now=now, earlier_timers_only=partial)
         gone = set(chunk) - set(facts)
         if gone:
-            forget_profiles(connection, [p for p in gone if p in stored_members(connection, gone)])
+            forget_profiles(connection, gone)
+
+
+_plans: dict[tuple[tuple[object, ...], ...], Plan] = {}
+_parts: dict[tuple[int, frozenset[str]], Plan] = {}
+
+
+def live_plan(segments: Sequence[Segment]) -> Plan:
+    """The ready segments whose references are all ready: the ones evaluated live (cached
+    while no segment changes)."""
+    # The times tell apart segments of another database that happen to share ids and versions.
+    key = tuple((s.id, s.version, s.ready_version, s.key, s.updated_at) for s in segments)
+    found = _plans.get(key)
+    if found is None:
+        waiting = {s.key for s in _with_dependents(segments, [s for s in segments if not s.ready])}
+        found = Plan.of([s for s in segments if s.key not in waiting])
+        if len(_plans) > 16:
+            _plans.clear()
+            _parts.clear()
+        _plans[key] = found
+    return found
+
+
+def _affected(plan: Plan, names: frozenset[str]) -> Plan:
+    key = (id(plan), names)
+    found = _parts.get(key)
+    if found is None:
+        found = _parts[key] = plan.affected_by(names)
+    return found
 
 
 def _with_dependents(segments: Sequence[Segment], pending: Sequence[Segment]) -> list[Segment]:

@@ -17,7 +17,16 @@ from typing import Any, Final
 from sqlalchemy import Connection, delete, func, select
 
 from omnicx.audiences import hits
-from omnicx.audiences.definition import Definition, EventCondition, event_conditions
+from omnicx.audiences.definition import (
+    AllOf,
+    AnyOf,
+    Definition,
+    EventCondition,
+    NotOf,
+    SegmentCondition,
+    event_conditions,
+    walk,
+)
 from omnicx.audiences.evaluate import evaluate, next_change_at
 from omnicx.audiences.facts import PersonFacts, facts_of_profile
 from omnicx.audiences.segments import Segment
@@ -36,26 +45,48 @@ EXITED: Final = "Segment Exited"
 """The events a membership change adds to the profile's timeline (and to the stream)."""
 
 
+ANY_EVENT: Final = None
+"""What a segment watches when any event may change its answer (traits, computed traits,
+identities, consent can change with any event)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """Segments in the order to evaluate them (each after the segments it refers to), with
-    the event conditions they need."""
+    the event conditions they need and the event names each one's answer depends on."""
 
     segments: tuple[Segment, ...]
     conditions: Mapping[str, EventCondition]
+    watches: Mapping[int, frozenset[str] | None] = field(default_factory=dict)
+    """Segment id -> the event names that can change its answer (through the segments it
+    refers to too); ANY_EVENT when any event can."""
 
     @classmethod
     def of(cls, segments: Sequence[Segment]) -> Plan:
-        """The plan of these segments (every segment they refer to must be among them)."""
+        """The plan of these segments (a segment they refer to that is not among them is read
+        from the stored memberships)."""
         by_key = {s.key: s for s in segments}
         order = check_cycles({s.key: s.definition for s in segments})
         ordered = tuple(by_key[k] for k in order)
-        return cls(ordered, conditions_of(s.definition for s in ordered))
+        watches: dict[int, frozenset[str] | None] = {}
+        for segment in ordered:
+            watches[segment.id] = _watched(segment.definition, by_key, watches)
+        return cls(ordered, conditions_of(s.definition for s in ordered), watches)
 
     @property
     def ids(self) -> frozenset[int]:
         """The ids of its segments."""
         return frozenset(s.id for s in self.segments)
+
+    def affected_by(self, names: frozenset[str]) -> Plan:
+        """The segments whose answer events with these names can change (in order)."""
+        chosen = tuple(
+            s
+            for s in self.segments
+            if (watched := self.watches.get(s.id, ANY_EVENT)) is ANY_EVENT or watched & names
+        )
+        watches = {s.id: self.watches.get(s.id) for s in chosen}
+        return Plan(chosen, conditions_of(s.definition for s in chosen), watches)
 
     def evaluate(self, facts: PersonFacts, now: datetime) -> Outcome:
         """The segments the person is in at `now`, and when that changes by itself."""
@@ -74,6 +105,26 @@ class Plan:
             if at is not None:
                 changes.append(at)
         return Outcome(frozenset(members), min(changes, default=None))
+
+
+def _watched(
+    definition: Definition,
+    by_key: Mapping[str, Segment],
+    known: Mapping[int, frozenset[str] | None],
+) -> frozenset[str] | None:
+    names: set[str] = set()
+    for _, condition in walk(definition):
+        if isinstance(condition, EventCondition):
+            names.add(condition.event)
+        elif isinstance(condition, SegmentCondition):
+            referred = by_key.get(condition.segment)
+            watched = known.get(referred.id, ANY_EVENT) if referred is not None else ANY_EVENT
+            if watched is ANY_EVENT:
+                return ANY_EVENT
+            names.update(watched)
+        elif not isinstance(condition, AllOf | AnyOf | NotOf):
+            return ANY_EVENT  # a trait, computed trait, identity or consent
+    return frozenset(names)
 
 
 def conditions_of(definitions: Any) -> dict[str, EventCondition]:

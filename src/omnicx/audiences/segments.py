@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from typing import Any, Final
 
@@ -66,14 +67,20 @@ class Segment:
         return to_json(self.definition)
 
 
+@lru_cache(maxsize=4096)
+def _stored_definition(text: str) -> Definition:
+    # Stored definitions were checked when stored: only the shape is read back, once per text
+    # (definitions are immutable; the live consumer reads every segment each batch).
+    return parse_definition(text)
+
+
 def _segment(row: Any) -> Segment:
     return Segment(
         id=row.id,
         key=row.key,
         name=row.name,
         description=row.description,
-        # Stored definitions were checked when stored: only the shape is read back.
-        definition=parse_definition(row.definition),
+        definition=_stored_definition(row.definition),
         version=row.version,
         ready_version=row.ready_version,
         created_at=as_utc(row.created_at),

@@ -72,7 +72,9 @@ def emit(connection: Connection, messages: Sequence[Mapping[str, Any]]) -> int:
     received_at = utc_now()
     rows = []
     for index, message in enumerate(messages):
-        fields = normalise(dict(message), path=f"[{index}]", received_at=received_at)
+        fields = normalise(
+            dict(message), path=f"[{index}]", received_at=received_at, identified_elsewhere=True
+        )
         message_id, kind, name, user_id, anonymous_id, timestamp, payload = fields
         rows.append(
             StampedRow(

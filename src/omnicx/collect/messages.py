@@ -86,13 +86,16 @@ def normalise(
     implied_type: str | None = None,
     defaults: BatchDefaults = NO_DEFAULTS,
     message_limit: int = DEFAULT_MESSAGE_LIMIT,
+    identified_elsewhere: bool = False,
 ) -> EventRow:
     """Checks one message against the spec and returns the row to store.
 
     Raises IntakeError naming the first problem and where it is. The stored payload is the
     message with the batch's context and integrations merged in, identifiers as strings, a
     messageId (generated when absent), receivedAt, originalTimestamp and the clock-skew
-    corrected timestamp: `receivedAt - (sentAt - originalTimestamp)`.
+    corrected timestamp: `receivedAt - (sentAt - originalTimestamp)`. `identified_elsewhere`
+    (omnicx's own events, collect.emit) lifts the rule that a userId or anonymousId is needed:
+    those carry the identifier in `context.traits` instead.
 
     The intake's hot path: the checks are written out field by field (no loops over field
     names) and in the order the field tuples above list them, so the first problem reported
@@ -149,7 +152,7 @@ def normalise(
     if previous_id is not None:
         previous_id = _identifier(msg, "previousId", previous_id, path)
 
-    if not user_id and not anonymous_id:
+    if not user_id and not anonymous_id and not identified_elsewhere:
         raise intake_error("missing_identity", path)
     # _REQUIRED
     if kind == "track":
