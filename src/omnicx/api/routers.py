@@ -15,6 +15,7 @@ from omnicx.access import api as access_api
 from omnicx.analytics import api as analytics_api
 from omnicx.api.errors import API_PREFIX, ERROR_RESPONSES, install_error_handlers
 from omnicx.audiences import api as audiences_api
+from omnicx.audiences import api_insights as audiences_insights
 from omnicx.profiles import api as profiles_api
 from omnicx.profiles import review_api
 
@@ -24,6 +25,7 @@ API_ROUTERS: list[APIRouter] = [
     review_api.router,
     analytics_api.router,
     audiences_api.router,
+    audiences_insights.router,
     # Domains add their routers here, e.g. the profiles domain's `omnicx.profiles.api.router`.
 ]
 """The routers served under `/api`, in order."""

@@ -74,7 +74,7 @@ def _problems(problems: list[Problem]) -> list[dict[str, str]]:
 
 
 @contextmanager
-def _transaction(request: Request) -> Iterator[Connection]:
+def transaction(request: Request) -> Iterator[Connection]:
     """One transaction for the request; domain errors become API errors."""
     try:
         with _engine(request).begin() as connection:
@@ -130,7 +130,7 @@ def _one(connection: Connection, segment: Segment) -> SegmentOut:
 )
 def list_segments(request: Request, caller: Annotated[Caller, Depends(READERS)]) -> SegmentList:
     """Every segment by key: definition, text form, whether it is live, member count."""
-    with _transaction(request) as connection:
+    with transaction(request) as connection:
         counts = member_counts(connection)
         return SegmentList(
             segments=[_out(s, counts.get(s.id, 0)) for s in store.all_segments(connection)]
@@ -154,7 +154,7 @@ def create_segment(
 ) -> SegmentOut:
     """Stores a segment. It is live (`ready`) once the processing stage has evaluated it for
     every profile, usually within seconds; its first members do not emit `Segment Entered`."""
-    with _transaction(request) as connection:
+    with transaction(request) as connection:
         segment = store.create(
             connection,
             key=body.key,
@@ -178,7 +178,7 @@ def check_definition(
     request: Request, caller: Annotated[Caller, Depends(READERS)], body: DefinitionCheck
 ) -> CheckedDefinition:
     """Checks a definition as `POST /segments` would and answers with its text form."""
-    with _transaction(request) as connection:
+    with transaction(request) as connection:
         definition = store.check(
             connection, body.definition, key=body.key, allow_new_traits=body.allow_new_traits
         )
@@ -196,7 +196,7 @@ def get_segment(
     request: Request, caller: Annotated[Caller, Depends(READERS)], key: SegmentKey
 ) -> SegmentOut:
     """One segment, with its member count."""
-    with _transaction(request) as connection:
+    with transaction(request) as connection:
         return _one(connection, store.get(connection, key))
 
 
@@ -216,7 +216,7 @@ def change_segment(
     """Changes the name, description or definition. A new definition is evaluated for
     everyone again; those who enter or leave because of it get `Segment Entered` /
     `Segment Exited` events (reason `definition`)."""
-    with _transaction(request) as connection:
+    with transaction(request) as connection:
         segment = store.change(
             connection,
             key,
@@ -244,7 +244,7 @@ def delete_segment(
     request: Request, caller: Annotated[Caller, Depends(WRITERS)], key: SegmentKey
 ) -> Response:
     """Deletes the segment and its members."""
-    with _transaction(request) as connection:
+    with transaction(request) as connection:
         store.remove(connection, key)
     return Response(status_code=204)
 
@@ -264,7 +264,7 @@ def segment_members(
     cursor: Annotated[str | None, Query(max_length=64, description="From `next_cursor`.")] = None,
 ) -> MembersPage:
     """Members by profile id, with when they entered; page with `cursor`."""
-    with _transaction(request) as connection:
+    with transaction(request) as connection:
         segment = store.get(connection, key)
         found = members_page(connection, segment.id, after=cursor or "", limit=limit + 1)
         page = found[:limit]
@@ -288,7 +288,7 @@ def profile_segments(
     profile_id: Annotated[str, Path(description="A profile id (a merged-away id follows).")],
 ) -> ProfileSegments:
     """The segments the profile is a member of now, with when it entered each."""
-    with _transaction(request) as connection:
+    with transaction(request) as connection:
         current = profiles.resolve(connection, profile_id)
         return ProfileSegments(
             profile_id=current,

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Select, and_, delete, func, or_, select
 
+from omnicx.collect.sources import SYSTEM_CHANNEL
 from omnicx.collect.tables import events, rejected_events, sources
 from omnicx.store.bulk import chunks
 from omnicx.store.clock import as_utc
@@ -210,6 +211,20 @@ def summaries_of(
     with an id of at most `until`, without their messages (for aggregates), in id order."""
     statement = _keyed(keyed, until, ()).order_by(events.c.id)
     return [_summary(row) for row in connection.execute(statement)]
+
+
+def counts_since(connection: Connection, keyed: Select[Any], since: datetime) -> dict[Any, int]:
+    """How many events among `keyed` (as for `summaries_of`) each key has from `since` on;
+    omnicx's own events (segment entered...) are not counted."""
+    sub = keyed.subquery()
+    event_id, key = list(sub.c)[:2]
+    rows = connection.execute(
+        select(key, func.count())
+        .join(events, events.c.id == event_id)
+        .where(events.c.timestamp >= since, events.c.channel != SYSTEM_CHANNEL)
+        .group_by(key)
+    )
+    return {k: int(n) for k, n in rows}
 
 
 def messages_of(
