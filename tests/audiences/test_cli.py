@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 from sqlalchemy import Engine
 from typer.testing import CliRunner
@@ -73,3 +75,37 @@ def test_bad_definitions_are_refused_with_their_paths(engine: Engine, database_u
     assert "JSON" in not_json.output
     assert runner.invoke(app, ["show", "missing", *db]).exit_code == 1
     assert runner.invoke(app, ["create", "x", "--name", "X", *db]).exit_code == 2  # no definition
+
+
+def test_export_lookalikes_and_personas(engine: Engine, database_url: str, tmp_path: Path) -> None:
+    from omnicx.cli.main import app as omnicx
+
+    shop = LiveShop(engine)
+    ads = {"consent": {"categoryPreferences": {"Advertising": True}}}
+    shop.send(
+        "web",
+        identify("u1", traits={"email": "ada@example.com"}, context=ads),
+        identify("u2", traits={"email": "bob@example.com"}),
+        *(track("Product Viewed", f"v{n}", days=n % 3) for n in range(20)),
+    )
+    shop.define("emails", {"identity": "email"})
+    db = ["--db", database_url]
+    out = tmp_path / "google.csv"
+    done = runner.invoke(
+        omnicx, ["segments", "export", "emails", "--format", "google", "-o", str(out), *db]
+    )
+    assert done.exit_code == 0, done.output
+    assert out.read_text().splitlines()[0] == "Email,Phone"
+    assert len(out.read_text().splitlines()) == 2  # bob did not consent
+    assert "1 members written; left out: 1 without advertising consent" in done.output
+    bad = runner.invoke(omnicx, ["segments", "export", "emails", "--format", "tiktok", *db])
+    assert bad.exit_code == 2
+    found = runner.invoke(omnicx, ["segments", "lookalikes", "emails", "--n", "3", "--json", *db])
+    assert found.exit_code == 0, found.output
+    assert len(orjson.loads(found.output)) == 3
+    personas = runner.invoke(omnicx, ["personas", "--k", "2", "--json", *db])
+    assert personas.exit_code == 0, personas.output
+    assert sum(p["size"] for p in orjson.loads(personas.output)) == 22
+    too_few = runner.invoke(omnicx, ["personas", "--db", "sqlite:///" + str(tmp_path / "empty.db")])
+    assert too_few.exit_code == 3
+    assert "at least 20 are needed" in too_few.output

@@ -23,6 +23,7 @@ from omnicx.cli import (
     identity_review,  # noqa: F401  (adds its commands to identity_cli.app)
 )
 from omnicx.cli import imports as imports_cli
+from omnicx.cli import insights as insights_cli
 from omnicx.cli import lake as lake_cli
 from omnicx.cli import profiles as profiles_cli
 from omnicx.cli import report as report_cli
@@ -48,6 +49,9 @@ app.add_typer(report_cli.app, name="report")
 app.add_typer(lake_cli.app, name="lake")
 app.add_typer(stages_cli.app, name="stages")
 app.add_typer(segments_cli.app, name="segments")
+segments_cli.app.command("export")(insights_cli.export)
+segments_cli.app.command("lookalikes")(insights_cli.lookalikes)
+app.command("personas")(insights_cli.personas)
 app.command("import")(imports_cli.import_file)
 app.command("demo")(demo_cli.demo)
 db_app = typer.Typer(help="Database schema: upgrade and inspect migrations.")
