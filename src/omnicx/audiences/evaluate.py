@@ -169,15 +169,28 @@ def _moments(condition: EventCondition, times: Sequence[datetime], now: datetime
     return [t for t in future if bounds[0] <= t < bounds[1]]
 
 
+_PARTS: dict[int, tuple[Definition, tuple[EventCondition, ...]]] = {}
+
+
+def _event_parts(definition: Definition) -> tuple[EventCondition, ...]:
+    """The definition's event conditions in document order (remembered per definition object:
+    the live path asks for every segment of every profile it evaluates)."""
+    found = _PARTS.get(id(definition))
+    if found is None or found[0] is not definition:
+        if len(_PARTS) > 10_000:
+            _PARTS.clear()
+        parts = tuple(c for _, c in walk(definition) if isinstance(c, EventCondition))
+        found = _PARTS[id(definition)] = (definition, parts)
+    return found[1]
+
+
 def next_change_at(definition: Definition, facts: PersonFacts, now: datetime) -> datetime | None:
     """The earliest instant after `now` at which `evaluate` gives another answer if nothing
     else happens (no new event, no change of traits, consents or other segments); None when
     the answer stays. At that instant the answer has changed; just before it, it has not."""
     now = as_utc(now)
     flips: set[datetime] = set()
-    for _, condition in walk(definition):
-        if not isinstance(condition, EventCondition):
-            continue
+    for condition in _event_parts(definition):
         times = _times(condition, facts)
         # Only the instants where this condition itself turns true or false can change the
         # whole (a boolean function of its conditions).
