@@ -168,6 +168,14 @@ def main() -> None:
     with engine.connect() as connection:
         report = recompute(connection, now=utc_now())
     batch_s = time.perf_counter() - started
+
+    # The same events without any segment: what processing them costs the consumer anyway
+    # (a transaction, reading the batch, attributing it); the difference is what 100 segments add.
+    with engine.begin() as connection:
+        connection.execute(delete(audience_members))
+        connection.execute(delete(audience_segments))
+    bare = sorted(t * 1000 for t in time_live(engine, consumer, start, 1)[: args.single])
+    bare_batched = statistics.fmean(time_live(engine, consumer, start, 2000))
     probe_after = cpu_baseline()
 
     ms = sorted(t * 1000 for t in single)
@@ -183,7 +191,19 @@ def main() -> None:
             "max": round(ms[-1], 3),
             "events": len(ms),
         },
+        "without_segments_single_event_ms": {
+            "p50": round(statistics.median(bare), 3),
+            "p99": round(bare[int(len(bare) * 0.99) - 1], 3),
+        },
+        "added_by_segments_single_event_ms": {
+            "p50": round(statistics.median(ms) - statistics.median(bare), 3),
+            "p99": round(ms[int(len(ms) * 0.99) - 1] - bare[int(len(bare) * 0.99) - 1], 3),
+        },
         "live_batched_events_per_s": round(1 / per_event_batched),
+        "added_by_segments_batched_ms_per_event": round(
+            (per_event_batched - bare_batched) * 1000, 3
+        ),
+        "without_segments_batched_events_per_s": round(1 / bare_batched),
         "batch_recompute_s": round(batch_s, 2),
         "batch_profiles_per_s": round(report.profiles / batch_s),
         "batch_1m_customers_estimate_s": round(1_000_000 / (report.profiles / batch_s), 1),

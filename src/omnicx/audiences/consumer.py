@@ -197,12 +197,13 @@ def _evaluate(
     are read as stored."""
     partial = part is not plan
     key_of = {s.id: s.key for s in plan.segments}
+    evaluated = part.ids
     keys = list(part.conditions)
     for chunk in chunks(sorted(profiles), EVALUATE_CHUNK):
         held: dict[str, list[str]] | None = None
         if partial:
             held = {
-                p: [key_of[s] for s in ids if s in key_of and s not in part.ids]
+                p: [key_of[s] for s in ids if s in key_of and s not in evaluated]
                 for p, ids in stored_members(connection, chunk).items()
             }
         facts = load_facts(connection, chunk, keys, memberships=held)
