@@ -16,6 +16,7 @@ from omnicx.analytics import api as analytics_api
 from omnicx.api.errors import API_PREFIX, ERROR_RESPONSES, install_error_handlers
 from omnicx.audiences import api as audiences_api
 from omnicx.audiences import api_insights as audiences_insights
+from omnicx.audiences import api_scores as audiences_scores
 from omnicx.profiles import api as profiles_api
 from omnicx.profiles import review_api
 
@@ -26,6 +27,7 @@ API_ROUTERS: list[APIRouter] = [
     analytics_api.router,
     audiences_api.router,
     audiences_insights.router,
+    audiences_scores.router,
     # Domains add their routers here, e.g. the profiles domain's `omnicx.profiles.api.router`.
 ]
 """The routers served under `/api`, in order."""

@@ -44,6 +44,7 @@ STATUS: dict[str, int] = {
     "invalid_key": 422,
     "invalid_name": 422,
     "invalid_definition": 422,
+    "invalid_model": 422,
 }
 
 Responses = dict[int | str, dict[str, Any]]
@@ -66,11 +67,9 @@ def _engine(request: Request) -> Engine:
     return engine
 
 
-def _problems(problems: list[Problem]) -> list[dict[str, str]]:
-    return [
-        {"field": f"definition.{p.path}" if p.path else "definition", "message": p.message}
-        for p in problems
-    ]
+def _problems(problems: list[Problem], where: str = "definition") -> list[dict[str, str]]:
+    return [{"field": f"{where}.{p.path}" if p.path else where, "message": p.message}
+            for p in problems]  # fmt: skip
 
 
 @contextmanager
@@ -81,7 +80,9 @@ def transaction(request: Request) -> Iterator[Connection]:
             yield connection
     except SegmentError as error:
         status = STATUS.get(error.code, 400)
-        errors = _problems(error.problems)
+        errors = _problems(
+            error.problems, "body" if error.code == "invalid_model" else "definition"
+        )
         if status == 422 and not errors:  # a bad key or name: the field it is in
             errors = [
                 {"field": f"body.{error.code.removeprefix('invalid_')}", "message": str(error)}

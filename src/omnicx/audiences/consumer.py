@@ -38,8 +38,14 @@ from omnicx.audiences.membership import (
     stored_members,
 )
 from omnicx.audiences.recompute import prepare
+from omnicx.audiences.scoring_live import conditions_of_models, prepare_models, score_people
+from omnicx.audiences.scoring_store import StoredModel, all_models, forget_scores
 from omnicx.audiences.segments import Segment, all_segments
-from omnicx.audiences.tables import audience_positions, audience_segments
+from omnicx.audiences.tables import (
+    audience_positions,
+    audience_scoring_models,
+    audience_segments,
+)
 from omnicx.collect.processing import StoredEvent, checkpoint
 from omnicx.identity import service as identity
 from omnicx.profiles.consumer import CONSUMER_NAME as PROFILES_CONSUMER
@@ -79,7 +85,8 @@ class SegmentMembership:
         held = _positions(connection)
         high = held.get(EVENTS, 0)
         segments = all_segments(connection)
-        matcher = sync_conditions(connection, segments, through=position)
+        models = all_models(connection)
+        matcher = sync_conditions(connection, segments, models, through=position)
         if batch:
             hits.record(connection, matcher, batch)
             hits.advance(connection, matcher.conditions, through)
@@ -87,13 +94,13 @@ class SegmentMembership:
             return  # replaying events evaluated before (an identity rebuild): hits only
         if position < high:
             log.info("replay finished at %d: evaluating every segment again", through)
-            segments = _unready(connection)
+            segments, models = _unready(connection)
         fully, rebuilt = follow_identity(connection, held.get(CHANGES, 0))
         if rebuilt:
-            segments = _unready(connection)
+            segments, models = _unready(connection)
         fully.update(due_profiles(connection, now))
         evaluate_live(connection, segments, now, by_events=_names_by_profile(connection, batch),
-                      fully=fully)  # fmt: skip
+                      fully=fully, models=models)  # fmt: skip
         if batch:
             _set_positions(connection, {EVENTS: max(high, through)})
 
@@ -116,11 +123,15 @@ def _names_by_profile(
 
 
 def sync_conditions(
-    connection: Connection, segments: Sequence[Segment], *, through: int
+    connection: Connection,
+    segments: Sequence[Segment],
+    models: Sequence[StoredModel] = (),
+    *,
+    through: int,
 ) -> hits.Matcher:
-    """Keeps hits for exactly the event conditions of these segments: new ones are filled
-    in from the stored events up to `through`, unused ones are dropped."""
-    wanted = _conditions(segments)
+    """Keeps hits for exactly the event conditions of these segments and scoring models: new
+    ones are filled in from the stored events up to `through`, unused ones are dropped."""
+    wanted = {**_conditions(segments), **conditions_of_models(models)}
     kept = hits.registered(connection)
     hits.register(connection, {k: c for k, c in wanted.items() if k not in kept}, through=through)
     hits.forget(connection, [k for k in kept if k not in wanted])
@@ -166,17 +177,24 @@ def evaluate_live(
     *,
     by_events: Mapping[str, frozenset[str]] | None = None,
     fully: Collection[str] = (),
+    models: Sequence[StoredModel] = (),
 ) -> None:
-    """Prepares segments that are not ready, then evaluates profiles against the live ones
-    and stores the changes: the profiles of `fully` against every segment, those of
-    `by_events` (profile -> names of its new events) against the segments those events can
-    change (the others' answers and timers stand)."""
+    """Prepares segments and scoring models that are not ready, then evaluates profiles
+    against the live segments and stores the changes: the profiles of `fully` against every
+    segment, those of `by_events` (profile -> names of its new events) against the segments
+    those events can change (the others' answers and timers stand); every evaluated profile
+    is scored under every live model."""
     pending = [s for s in segments if not s.ready]
     if pending:
         prepare(connection, _with_dependents(segments, pending), now)
         segments = all_segments(connection)
     plan = live_plan(segments)
-    if not plan.segments:
+    unscored = [m for m in models if not m.ready]
+    if unscored:
+        prepare_models(connection, unscored, now,
+                       memberships_of=lambda ids: _member_keys(connection, plan, ids))  # fmt: skip
+    scored = [m for m in models if m.ready or m in unscored]
+    if not plan.segments and not scored:
         return
     groups: dict[frozenset[str] | None, set[str]] = {}
     for profile_id in fully:
@@ -186,32 +204,50 @@ def evaluate_live(
             groups.setdefault(names, set()).add(profile_id)
     for watched, profiles in groups.items():
         part = plan if watched is None else _affected(plan, watched)
-        if part.segments:
-            _evaluate(connection, plan, part, profiles, now)
+        if part.segments or scored:
+            _evaluate(connection, plan, part, profiles, now, scored)
 
 
 def _evaluate(
-    connection: Connection, plan: Plan, part: Plan, profiles: Collection[str], now: datetime
+    connection: Connection,
+    plan: Plan,
+    part: Plan,
+    profiles: Collection[str],
+    now: datetime,
+    models: Sequence[StoredModel],
 ) -> None:
-    """Evaluates profiles against `part` of the live plan; the other segments' memberships
-    are read as stored."""
+    """Evaluates profiles against `part` of the live plan (the other segments' memberships
+    are read as stored), then scores them under the models."""
     partial = part is not plan
     key_of = {s.id: s.key for s in plan.segments}
     evaluated = part.ids
-    keys = list(part.conditions)
+    keys = list({**part.conditions, **conditions_of_models(models)})
     for chunk in chunks(sorted(profiles), EVALUATE_CHUNK):
-        held: dict[str, list[str]] | None = None
-        if partial:
-            held = {
-                p: [key_of[s] for s in ids if s in key_of and s not in evaluated]
-                for p, ids in stored_members(connection, chunk).items()
-            }
-        facts = load_facts(connection, chunk, keys, memberships=held)
+        held: dict[str, list[str]] = {
+            p: [key_of[s] for s in ids if s in key_of and s not in evaluated]
+            for p, ids in stored_members(connection, chunk).items()
+        }
+        facts = load_facts(connection, chunk, keys, memberships=held if partial else None)
         outcomes = evaluate_all(part, facts, now)
-        settle(connection, part, outcomes, facts, now=now, earlier_timers_only=partial)
+        if part.segments:
+            settle(connection, part, outcomes, facts, now=now, earlier_timers_only=partial)
+        inside = {p: [*held.get(p, ()), *(key_of[s] for s in outcomes[p].members)] for p in facts}
+        score_people(connection, models, facts, now, memberships=inside)
         gone = set(chunk) - set(facts)
         if gone:
             forget_profiles(connection, gone)
+            forget_scores(connection, gone)
+
+
+def _member_keys(
+    connection: Connection, plan: Plan, profile_ids: Collection[str]
+) -> dict[str, list[str]]:
+    """Each profile's live segments, by key."""
+    key_of = {s.id: s.key for s in plan.segments}
+    return {
+        p: [key_of[s] for s in ids if s in key_of]
+        for p, ids in stored_members(connection, profile_ids).items()
+    }
 
 
 _plans: dict[tuple[tuple[object, ...], ...], Plan] = {}
@@ -256,10 +292,11 @@ def _with_dependents(segments: Sequence[Segment], pending: Sequence[Segment]) ->
     return [s for s in segments if s.key in chosen]
 
 
-def _unready(connection: Connection) -> list[Segment]:
-    """Marks every segment to be evaluated again for everyone."""
+def _unready(connection: Connection) -> tuple[list[Segment], list[StoredModel]]:
+    """Marks every segment and scoring model to be evaluated again for everyone."""
     connection.execute(update(audience_segments).values(ready_version=0))
-    return all_segments(connection)
+    connection.execute(update(audience_scoring_models).values(ready_version=0))
+    return all_segments(connection), all_models(connection)
 
 
 def _positions(connection: Connection) -> dict[str, int]:

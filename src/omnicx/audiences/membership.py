@@ -313,28 +313,44 @@ def _membership_event(
     now: datetime,
     reason: str,
 ) -> dict[str, Any] | None:
-    """The message recording a membership change, carrying one of the profile's identifiers
-    (so identity attributes it to the profile and it cannot merge anything)."""
-    person = facts.get(profile_id)
-    identifier = _identifier_of(person) if person is not None else None
-    if identifier is None:
-        log.warning(
-            "profile %s has no identifier an event can carry: %s not emitted", profile_id, event
-        )
-        return None
+    """The message recording a membership change."""
     kind = "entered" if event == ENTERED else "exited"
-    message: dict[str, Any] = {
-        "type": "track",
-        "event": event,
-        "messageId": f"segment-{segment.id}-{kind}-{profile_id}-{round(now.timestamp() * 1e6)}",
-        "timestamp": iso(now),
-        "properties": {
+    return profile_event(
+        event,
+        {
             "segment": segment.key,
             "segment_name": segment.name,
             "segment_id": segment.id,
             "profile_id": profile_id,
             "reason": reason,
         },
+        facts.get(profile_id),
+        now,
+        f"segment-{segment.id}-{kind}-{profile_id}-{round(now.timestamp() * 1e6)}",
+    )
+
+
+def profile_event(
+    event: str,
+    properties: dict[str, Any],
+    person: PersonFacts | None,
+    now: datetime,
+    message_id: str,
+) -> dict[str, Any] | None:
+    """A track message about a profile, carrying one of its identifiers (so identity
+    attributes it to the profile and it cannot merge anything); None, with a warning, for a
+    profile with no identifier such a message can carry."""
+    identifier = _identifier_of(person) if person is not None else None
+    if identifier is None:
+        log.warning("profile %s has no identifier an event can carry: %s not emitted",
+                    properties.get("profile_id"), event)  # fmt: skip
+        return None
+    message: dict[str, Any] = {
+        "type": "track",
+        "event": event,
+        "messageId": message_id,
+        "timestamp": iso(now),
+        "properties": properties,
         "context": {"library": {"name": "omnicx"}},
     }
     return with_identifier(message, *identifier)

@@ -7,7 +7,7 @@ rewriting when profiles change.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Column, DateTime, Float, Index, Integer, String, Table, Text
 
 from omnicx.store.metadata import metadata
 
@@ -78,4 +78,45 @@ audience_positions = Table(
     metadata,
     Column("name", String(40), primary_key=True),
     Column("position", BigInteger, nullable=False),
+)
+
+# Lead scoring models (docs/lead-scoring.md), versioned like segments: a new or changed model
+# scores everyone before its scores are live.
+audience_scoring_models = Table(
+    "audience_scoring_models",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(100), nullable=False, unique=True),
+    Column("document", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("ready_version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(200), nullable=False),
+)
+
+# Each profile's score and stage under each model, as of its last evaluation (scores decay:
+# the API computes the score at the moment it is asked).
+audience_scores = Table(
+    "audience_scores",
+    metadata,
+    Column("model_id", Integer, primary_key=True),
+    Column("profile_id", ProfileId, primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("stage", String(100), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_audience_scores_profile_id", "profile_id"),
+)
+
+# Every change of a profile's score or stage under a model: the score history.
+audience_score_history = Table(
+    "audience_score_history",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, nullable=False),
+    Column("profile_id", ProfileId, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("stage", String(100), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_audience_score_history_profile_id", "profile_id", "model_id"),
 )

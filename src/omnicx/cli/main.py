@@ -27,6 +27,7 @@ from omnicx.cli import insights as insights_cli
 from omnicx.cli import lake as lake_cli
 from omnicx.cli import profiles as profiles_cli
 from omnicx.cli import report as report_cli
+from omnicx.cli import scores as scores_cli
 from omnicx.cli import segments as segments_cli
 from omnicx.cli import sources as sources_cli
 from omnicx.cli import stages as stages_cli
@@ -52,6 +53,7 @@ app.add_typer(segments_cli.app, name="segments")
 segments_cli.app.command("export")(insights_cli.export)
 segments_cli.app.command("lookalikes")(insights_cli.lookalikes)
 app.command("personas")(insights_cli.personas)
+app.add_typer(scores_cli.app, name="scores")
 app.command("import")(imports_cli.import_file)
 app.command("demo")(demo_cli.demo)
 db_app = typer.Typer(help="Database schema: upgrade and inspect migrations.")
