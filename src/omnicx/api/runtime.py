@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
+from omnicx.audiences.syncs import SyncScheduler
 from omnicx.collect.group_commit import GroupCommitWriter
 from omnicx.collect.processing import ProcessingStage
 from omnicx.collect.sources import WriteKeyCache
@@ -120,6 +121,8 @@ def _processing_main(
     engine = make_engine(database_url)
     stage = ProcessingStage(engine, stream_consumers(), poll=poll)
     stage.start()
+    syncs = SyncScheduler(engine)  # segment deliveries to webhooks run beside processing
+    syncs.start()
     # The parent's pid comes from the parent: one killed before this line ran is noticed too.
     seen = wake.value
     try:
@@ -130,6 +133,7 @@ def _processing_main(
                 stage.notify()
             processed.value = stage.processed  # for /healthz
     finally:
+        syncs.stop()
         stage.stop()
         processed.value = stage.processed
         engine.dispose()

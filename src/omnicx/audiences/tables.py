@@ -120,3 +120,20 @@ audience_score_history = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Index("ix_audience_score_history_profile_id", "profile_id", "model_id"),
 )
+
+# Scheduled deliveries of a segment's consented members to a webhook (docs/ad-export.md).
+audience_syncs = Table(
+    "audience_syncs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("segment_id", Integer, nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("format", String(16), nullable=False),
+    Column("every_minutes", Integer, nullable=False),
+    Column("secret", String(64), nullable=False),
+    Column("next_run_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("last_run_at", DateTime(timezone=True)),
+    Column("last_status", String(200)),
+    Column("last_members", Integer),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

@@ -31,6 +31,7 @@ from omnicx.cli import scores as scores_cli
 from omnicx.cli import segments as segments_cli
 from omnicx.cli import sources as sources_cli
 from omnicx.cli import stages as stages_cli
+from omnicx.cli import syncs as syncs_cli
 from omnicx.cli import tokens as tokens_cli
 from omnicx.cli.common import DbOption, console, open_database
 from omnicx.store.config import DATABASE_URL_ENV, resolve_database_url
@@ -52,6 +53,7 @@ app.add_typer(stages_cli.app, name="stages")
 app.add_typer(segments_cli.app, name="segments")
 segments_cli.app.command("export")(insights_cli.export)
 segments_cli.app.command("lookalikes")(insights_cli.lookalikes)
+segments_cli.app.add_typer(syncs_cli.app, name="sync")
 app.command("personas")(insights_cli.personas)
 app.add_typer(scores_cli.app, name="scores")
 app.command("import")(imports_cli.import_file)
@@ -185,8 +187,13 @@ def worker(
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stopped.set())
         console.print(f"Processing stage running ({', '.join(c.name for c in consumers)}).")
+        from omnicx.audiences.syncs import SyncScheduler
+
+        syncs = SyncScheduler(engine)
         stage.start()
+        syncs.start()
         stopped.wait()
+        syncs.stop()
         stage.stop()
         console.print(f"Stopped after processing {stage.processed:,} events.")
 
