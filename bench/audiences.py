@@ -6,9 +6,10 @@ Prints figures, never asserts them; not part of the test suite. See docs/perform
 
 1. The demo retailer (`omnicx demo --customers N`) in a SQLite file (cached in /tmp by size
    and seed) or in the PostgreSQL database `--db`, fully processed.
-2. 100 segments like a marketing team's (bench/audiences_segments.py): windows, counts,
-   channels, property filters, traits, computed traits, identities, consent, nesting and
-   segments of segments. Defining them evaluates everyone once (the consumer's `prepare`).
+2. 100 segments like a marketing team's and 3 lead scoring models
+   (bench/audiences_segments.py): windows, counts, channels, property filters, traits,
+   computed traits, identities, consent, nesting and segments of segments; points with caps
+   and decay. Defining them evaluates and scores everyone once (the consumer's `prepare`).
 3. Live: `--events` new events (copies of the demo's, new messageIds) appended to the stream
    and taken through identity and profiles; then the membership consumer alone processes them,
    once one event per batch (the added latency of each event: p50 / p99 / max) and once in
@@ -38,10 +39,11 @@ from sqlalchemy import Engine, delete, func, select, update
 
 import audiences_segments
 from intake import cpu_baseline
+from omnicx.audiences import scoring_store
 from omnicx.audiences import segments as store
 from omnicx.audiences.consumer import CONSUMER_NAME, EVENTS, SegmentMembership, _set_positions
 from omnicx.audiences.recompute import recompute
-from omnicx.audiences.tables import audience_members, audience_segments
+from omnicx.audiences.tables import audience_members, audience_scoring_models, audience_segments
 from omnicx.collect.processing import process_available, process_once
 from omnicx.collect.stream import StampedRow, append
 from omnicx.collect.tables import checkpoints, events
@@ -89,6 +91,10 @@ def define_segments(engine: Engine, consumer: SegmentMembership) -> float:
                 connection, key=key, name=key, definition=definition, actor="bench",
                 allow_new_traits=True,
             )  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(delete(audience_scoring_models))
+        for model in audiences_segments.scoring_models():
+            scoring_store.save_model(connection, model, actor="bench", allow_new_traits=True)
     started = time.perf_counter()
     with engine.begin() as connection:
         consumer.idle(connection)
@@ -174,6 +180,7 @@ def main() -> None:
     with engine.begin() as connection:
         connection.execute(delete(audience_members))
         connection.execute(delete(audience_segments))
+        connection.execute(delete(audience_scoring_models))
     bare = sorted(t * 1000 for t in time_live(engine, consumer, start, 1)[: args.single])
     bare_batched = statistics.fmean(time_live(engine, consumer, start, 2000))
     probe_after = cpu_baseline()
@@ -184,6 +191,7 @@ def main() -> None:
         "customers": args.customers,
         "profiles": profiles,
         "segments": 100,
+        "scoring_models": 3,
         "define_and_evaluate_all_s": round(define_s, 2),
         "live_single_event_ms": {
             "p50": round(statistics.median(ms), 3),

@@ -156,3 +156,60 @@ def segments() -> dict[str, dict[str, Any]]:
         }
     assert len(found) == 100, len(found)
     return found
+
+
+def scoring_models() -> list[dict[str, Any]]:
+    """Three lead scoring models: web engagement, commerce, and support/email."""
+    return [
+        {
+            "key": "web-engagement",
+            "name": "Web engagement",
+            "half_life_days": 14,
+            "rules": [
+                {"id": "view", "points": 1, "cap": 20, "when": {"event": "Product Viewed"}},
+                {"id": "add", "points": 5, "cap": 25, "when": {"event": "Product Added"}},
+                {"id": "checkout", "points": 10, "cap": 30, "when": {"event": "Checkout Started"}},
+                {"id": "search", "points": 1, "cap": 5, "when": {"event": "Products Searched"}},
+                {"id": "named", "points": 5, "when": {"trait": "firstName", "op": "exists"}},
+            ],
+        },
+        {
+            "key": "commerce",
+            "name": "Buyers",
+            "half_life_days": 90,
+            "rules": [
+                {"id": "order", "points": 30, "cap": 150, "when": {"event": "Order Completed"}},
+                {
+                    "id": "big-order",
+                    "points": 20,
+                    "when": {
+                        "event": "Order Completed",
+                        "where": [{"property": "total", "op": "gt", "value": 100}],
+                    },
+                },
+                {"id": "store", "points": 10, "when": {"segment": "store-buyers"}},
+                {"id": "vip", "points": 25, "when": {"segment": "vip"}},
+            ],
+            "stages": [
+                {"stage": "lead", "min": 10},
+                {"stage": "mql", "min": 40},
+                {"stage": "sql", "min": 80},
+                {"stage": "customer", "min": 120},
+            ],
+        },
+        {
+            "key": "service",
+            "name": "Service and e-mail",
+            "half_life_days": 30,
+            "rules": [
+                {"id": "opened", "points": 2, "cap": 10, "when": {"event": "Email Opened"}},
+                {"id": "clicked", "points": 5, "cap": 20, "when": {"event": "Email Link Clicked"}},
+                {"id": "ticket", "points": -5, "cap": 20, "when": {"event": "Ticket Created"}},
+                {
+                    "id": "optin",
+                    "points": 10,
+                    "when": {"consent": {"channel": "email", "purpose": "marketing"}},
+                },
+            ],
+        },
+    ]

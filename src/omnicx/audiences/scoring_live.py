@@ -33,6 +33,9 @@ from omnicx.identity import service as identity
 
 CHANGED: Final = 1e-9
 """A score closer than this to the stored one is the same score."""
+NOTEWORTHY: Final = 0.5
+"""A change of at least this many points (or of stage) goes into the score history; decay
+alone moves scores a little at every evaluation."""
 PAGE: Final = 500
 
 
@@ -59,6 +62,7 @@ def score_people(
         return
     stored = stored_scores(connection, facts)
     rows: list[tuple[int, str, float, str]] = []
+    noteworthy: set[tuple[int, str]] = set()
     messages: list[dict[str, Any]] = []
     due: dict[str, datetime | None] = {}
     for profile_id, person in sorted(facts.items()):
@@ -67,12 +71,12 @@ def score_people(
         for found in models:
             now_score = score(found.model, person, now)
             before = stored.get((found.id, profile_id))
-            if (
-                before is None
-                or abs(before.score - now_score.total) > CHANGED
-                or (before.stage != now_score.stage)
-            ):
+            moved = abs(before.score - now_score.total) if before is not None else None
+            restaged = before is None or before.stage != now_score.stage
+            if restaged or (moved is not None and moved > CHANGED):
                 rows.append((found.id, profile_id, now_score.total, now_score.stage))
+            if restaged or (moved is not None and moved >= NOTEWORTHY):
+                noteworthy.add((found.id, profile_id))
             previous = before.stage if before is not None else found.model.base_stage
             if announce and previous != now_score.stage:
                 message = _stage_event(found, profile_id, person, previous, now_score.stage,
@@ -83,7 +87,7 @@ def score_people(
             if at is not None:
                 current = due.get(profile_id)
                 due[profile_id] = at if current is None else min(current, at)
-    save_scores(connection, rows, now)
+    save_scores(connection, rows, now, history=noteworthy)
     emit(connection, messages)
     set_timers(connection, due, earlier_only=True)
 

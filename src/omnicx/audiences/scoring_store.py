@@ -167,25 +167,32 @@ def stored_scores(
 
 
 def save_scores(
-    connection: Connection, rows: Sequence[tuple[int, str, float, str]], at: datetime
+    connection: Connection,
+    rows: Sequence[tuple[int, str, float, str]],
+    at: datetime,
+    *,
+    history: Collection[tuple[int, str]] = (),
 ) -> None:
-    """Stores (model id, profile id, score, stage) rows as the current scores and adds each
-    to the history."""
-    for part in chunks(list(rows), 1000):
-        for model_id, profile_id, _, _ in part:
+    """Stores (model id, profile id, score, stage) rows as the current scores; those whose
+    (model id, profile id) is in `history` are added to the score history too."""
+    by_model: dict[int, list[str]] = {}
+    for model_id, profile_id, _, _ in rows:
+        by_model.setdefault(model_id, []).append(profile_id)
+    for model_id, profile_ids in by_model.items():
+        for part in chunks(profile_ids):
             connection.execute(
                 delete(audience_scores)
                 .where(audience_scores.c.model_id == model_id)
-                .where(audience_scores.c.profile_id == profile_id)
+                .where(audience_scores.c.profile_id.in_(part))
             )
-        values = [
-            {"model_id": m, "profile_id": p, "score": s, "stage": st, "updated_at": at}
-            for m, p, s, st in part
-        ]
-        connection.execute(audience_scores.insert(), values)
-        history = [{"model_id": m, "profile_id": p, "score": s, "stage": st, "at": at}
-                   for m, p, s, st in part]  # fmt: skip
-        connection.execute(audience_score_history.insert(), history)
+    values = [{"model_id": m, "profile_id": p, "score": s, "stage": st, "updated_at": at}
+              for m, p, s, st in rows]  # fmt: skip
+    for part_values in chunks(values, 2000):
+        connection.execute(audience_scores.insert(), part_values)
+    kept = [{"model_id": m, "profile_id": p, "score": s, "stage": st, "at": at}
+            for m, p, s, st in rows if (m, p) in history]  # fmt: skip
+    for part_values in chunks(kept, 2000):
+        connection.execute(audience_score_history.insert(), part_values)
 
 
 def history_of(
