@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from hypothesis import strategies as st
+
 YES = {"true", "yes", "y", "1", "on", "opt-in", "optin", "subscribed"}
 NO = {"false", "no", "n", "0", "off", "opt-out", "optout", "unsubscribed"}
 
@@ -253,3 +255,13 @@ def holds(c: dict[str, Any], person: RawPerson, now: datetime) -> bool:
     if "segment" in c:
         return (c["segment"] in person.memberships) == c.get("member", True)
     raise ValueError(c)
+
+
+RECENT_EVENTS = st.lists(
+    st.tuples(st.sampled_from(["A", "B"]), st.integers(-72, 6), st.sampled_from(["web", "ios"])),
+    max_size=6,
+)
+"""(name, hours from now, channel) of events around `now`, some still to come, so that
+windows open and close after it (for the next-change properties)."""
+OFFSETS = st.lists(st.integers(1, 10 * 24 * 3600 * 10**6), max_size=8)
+"""Microseconds after the change (or after now) at which to check nothing else changed."""

@@ -306,13 +306,8 @@ def probes(document: dict[str, Any], person: ref.RawPerson, now: datetime) -> se
     document=models(events_only=True),
     person=people(),
     now=NOW,
-    recent=st.lists(
-        st.tuples(
-            st.sampled_from(["A", "B"]), st.integers(-72, 6), st.sampled_from(["web", "ios"])
-        ),
-        max_size=6,
-    ),
-    offsets=st.lists(st.integers(1, 10 * 24 * 3600 * 10**6), max_size=8),
+    recent=ref.RECENT_EVENTS,
+    offsets=ref.OFFSETS,
 )
 def test_next_stage_change_at_is_the_first_change(
     document: dict[str, Any],
