@@ -99,7 +99,8 @@ STATEMENTS: list[tuple[float, str]] | None = None
 
 class _TimedConnection:
     """A lake connection that records how long each `execute` takes (DuckDB runs a query to
-    completion in `execute`; fetching the result afterwards is cheap)."""
+    completion in `execute`; fetching the result afterwards is cheap), and each relation of
+    `sql` takes to turn into Arrow (where such a relation's query runs)."""
 
     def __init__(self, db: Any, log: list[tuple[float, str]]) -> None:
         self._db, self._log = db, log
@@ -110,8 +111,27 @@ class _TimedConnection:
         self._log.append((time.perf_counter() - started, " ".join(sql.split())))
         return result
 
+    def sql(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        return _TimedRelation(self._db.sql(sql, *args, **kwargs), sql, self._log)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._db, name)
+
+
+class _TimedRelation:
+    """A relation of `_TimedConnection.sql`: records how long `to_arrow_table` takes."""
+
+    def __init__(self, relation: Any, sql: str, log: list[tuple[float, str]]) -> None:
+        self._relation, self._sql, self._log = relation, sql, log
+
+    def to_arrow_table(self, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        result = self._relation.to_arrow_table(*args, **kwargs)
+        self._log.append((time.perf_counter() - started, " ".join(self._sql.split())))
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._relation, name)
 
 
 def with_threads(default: int) -> None:

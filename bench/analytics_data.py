@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from omnicx.analytics import writer
 from omnicx.analytics.layout import EVENT_SCHEMA, read_manifest, write_manifest
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 4
 CHANNELS = ("web", "ios", "android", "store_pos", "email", "sms")
 SOURCES = ("website", "ios-app", "android-app", "pos-export", "email-esp", "sms-gateway")
 WEB, IOS, ANDROID, STORE, EMAIL, SMS = range(6)

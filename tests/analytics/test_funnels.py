@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from omnicx.analytics import lake as lake_module
+from omnicx.analytics import writer
 from omnicx.analytics.funnel_results import short_duration
 from omnicx.analytics.funnel_spec import Exclusion, FunnelStep
 from omnicx.analytics.funnels import FunnelError, dropped_people, funnel
@@ -373,10 +373,11 @@ def test_steps_read_and_print_their_text_form() -> None:
 def test_people_keyed_by_their_ids_give_the_same_numbers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # When two profile ids share a 64-bit hash, the lake numbers people instead: a hash
-    # that gives every profile the same key forces that path.
-    lake = _shop(tmp_path)
-    hashed = funnel(lake, CROSS_CHANNEL, breakdown="trait:tier").to_dict()
-    monkeypatch.setattr(lake_module, "PERSON_HASH", "0::UBIGINT")
+    # When two profile ids share a 64-bit key, the lake numbers people instead: a key
+    # function that gives every profile the same key forces that path.
+    hashed = funnel(_shop(tmp_path / "keyed"), CROSS_CHANNEL, breakdown="trait:tier").to_dict()
+    monkeypatch.setattr(writer, "person_key", lambda profile_id: 0)
+    lake = _shop(tmp_path / "clashing")
+    assert lake.manifest.person_keys_clash
     assert funnel(lake, CROSS_CHANNEL, breakdown="trait:tier").to_dict() == hashed
     assert [p.profile_id for p in dropped_people(lake, CROSS_CHANNEL, step=3).people] == ["bob"]

@@ -21,7 +21,7 @@ import pyarrow as pa
 from sqlalchemy import Connection
 
 from omnicx.analytics import writer
-from omnicx.analytics.lake import define_people
+from omnicx.analytics.lake import LakeSnapshot, define_people
 from omnicx.analytics.layout import (
     EVENT_SCHEMA,
     Manifest,
@@ -137,7 +137,7 @@ def lake_anchors_of(lake_dir: Path, manifest: Manifest, profiles: Collection[str
     if not manifest.people_files or not profiles:
         return set()
     with duckdb.connect() as db:
-        define_people(db, [str(lake_dir / p) for p in manifest.people_files])
+        define_people(db, LakeSnapshot(lake_dir, manifest))
         db.register("wanted", pa.table({"profile_id": pa.array(sorted(profiles), pa.string())}))
         rows = db.execute(
             "SELECT anchor FROM people WHERE profile_id IN (SELECT profile_id FROM wanted)"

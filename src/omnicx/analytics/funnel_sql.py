@@ -1,22 +1,24 @@
-"""Each person's best attempt at a funnel, computed set-based in DuckDB.
+"""Each person's best attempt at a funnel, computed set-based in DuckDB (the ordered and
+strict chains in numpy: funnel_walk.py).
 
 `attempts(db, spec)` leaves the temporary table `funnel_people`, one row per person who did
 the first step: `p` (the person's key), `d` (steps reached), `start` (when the attempt began,
-microseconds), `rk1`..`rkN` (the event that completed each step, as an order key; NULL past
-`d`), `ak` (the event the breakdown value comes from), `bv` (the breakdown value) and
-`excluded`. The definitions are in docs/analytics/funnels.md.
+microseconds), `t1`..`tN` (when each step was reached, microseconds) and `i1`..`iN` (the id
+of the event that reached it; both NULL past `d`), `at` and `ai` (time and id of the event
+the breakdown value comes from), `bv` (the breakdown value) and `excluded`. The definitions
+are in docs/analytics/funnels.md.
 
-A person's events are ordered by time, then by event id for equal times: one HUGEINT order
-key `k = time_in_microseconds * 2**64 + event_id` says both (`k >> 64` is the time; a
-multiplication, as a left shift refuses the negative times of events before 1970).
+A person's events are ordered by time, then by event id for equal times. Where SQL must
+compare two events' places in one number (the unordered funnel's window functions,
+exclusions, traits), it uses the HUGEINT `time * 2**64 + id` (`order_key`; a multiplication,
+as a left shift refuses the negative times of events before 1970). Everything else keeps
+time and id as two BIGINTs: sorting and joining 128-bit numbers costs twice as much.
 
 How it stays fast (a 4-step funnel over 10M events): only the step and exclusion events are
 read; people are keyed by the lake's 64-bit `person_key` (strings are slow to sort and join);
-the
-ordered funnel needs no pass per attempt: level j holds, for every event of step j, the chain
-with the latest start that can reach it, found by one ASOF join with level j-1 (the nearest
-earlier event that reached step j-1 carries the latest start, as starts only grow along a
-person's events).
+an ordered or strict funnel's chains need one sort of the step events' keys
+(funnel_walk.py), after which the breakdown value is read from the attributed event's row
+(by `rowid`: DuckDB reads those rows only); the unordered funnel needs one window pass.
 """
 
 from __future__ import annotations
@@ -27,83 +29,97 @@ from typing import Any
 import duckdb
 
 from omnicx.analytics.funnel_spec import FunnelSpec, Ordering, condition
+from omnicx.analytics.funnel_walk import best_attempts, read_stream
 from omnicx.analytics.scope import json_path
 
-ORDER_KEY = "((epoch_us(ts)::HUGEINT * 18446744073709551616) + event_id)"
 _TOUCHPOINT = "(active AND type IN ('track', 'page', 'screen'))"
 """What counts as another event between two steps of a strict funnel (beside step events)."""
+
+
+def order_key(time: str, event_id: str) -> str:
+    """SQL: one HUGEINT ordering events by (time in microseconds, event id)."""
+    return f"(({time})::HUGEINT * 18446744073709551616 + ({event_id}))"
 
 
 def attempts(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> None:
     """Creates `funnel_people` (see the module's documentation) from the `events` view;
     its `p` is the lake's `person_key`."""
-    person = "person_key"
-    _step_events(db, spec, person)
-    n = len(spec.steps)
-    keys = [f"c.k{j}" for j in range(1, n + 1)]
+    _step_events(db, spec)
     if spec.ordering is Ordering.unordered:
-        _unordered_best(db, spec)
-        start = _by_depth(n, lambda d: _least(keys[:d]))
-        reach = [f"(CASE WHEN c.d >= {j} THEN {_greatest(keys[:j])} END)" for j in range(1, n + 1)]
+        _unordered_chosen(db, spec)
     else:
-        _ordered_best(db, spec)
-        start, reach = "c.k1", keys
-    db.execute(
-        f"CREATE TEMP TABLE funnel_chosen AS SELECT p, c.d AS d, ({start} >> 64)::BIGINT AS start, "
-        f"{', '.join(f'{r} AS rk{j}' for j, r in enumerate(reach, 1))}, "
-        f"{_attributed(spec, start, reach)} AS ak FROM funnel_best"
-    )
-    value, joined = "NULL::VARCHAR", ""
-    if spec.breakdown is not None and spec.breakdown.kind == "trait":
-        # The trait as the person's latest event carrying it, up to the attributed event, says.
-        path = json_path(spec.breakdown.name or "")
-        db.execute(
-            f"CREATE TEMP TABLE funnel_traits AS SELECT {person} AS p, {ORDER_KEY} AS k, "
-            f"json_extract_string(traits, {path}) AS v FROM all_events "
-            f"WHERE traits IS NOT NULL AND json_extract_string(traits, {path}) IS NOT NULL"
+        walked = best_attempts(
+            read_stream(db, spec),
+            len(spec.steps),
+            spec.window_us,
+            strict=spec.ordering is Ordering.strict,
         )
-        value, joined = "tr.v", "ASOF LEFT JOIN funnel_traits tr ON f.p = tr.p AND f.ak >= tr.k"
-    elif spec.breakdown is not None:
-        # Only events of the attributed step can be the attributed event.
-        step = spec.attribution.step if spec.attribution.kind == "step" else None
-        if spec.attribution.kind == "first" and spec.ordering is not Ordering.unordered:
-            step = 1
-        events = f"(SELECT p, k, b FROM funnel_events WHERE s{step})" if step else "funnel_events"
-        value, joined = "e.b", f"LEFT JOIN {events} e ON e.p = f.p AND e.k = f.ak"
+        db.register("funnel_walked", walked)
+        positions = ", ".join(f"r{j}" for j in range(1, len(spec.steps) + 1))
+        attributed = ", ".join(
+            f"{_attributed_ordered(spec, column)} AS a{column}" for column in "tir"
+        )
+        db.execute(
+            f"CREATE TEMP VIEW funnel_chosen AS SELECT * EXCLUDE ({positions}), {attributed} "
+            "FROM funnel_walked"
+        )
+    value, joined = _breakdown_join(db, spec)
     db.execute(
         f"CREATE TEMP TABLE funnel_people AS SELECT f.*, {value} AS bv, "
         f"{_excluded(spec)} AS excluded FROM funnel_chosen f {joined}"
     )
 
 
-def _step_events(db: duckdb.DuckDBPyConnection, spec: FunnelSpec, person: str) -> None:
-    """`funnel_events`: the step and exclusion events, with a flag per step (`s1`..) and
-    exclusion (`x1`..), the breakdown value `b`, and for strict funnels `prev`, the key of
-    the person's touchpoint just before."""
+def _breakdown_join(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> tuple[str, str]:
+    """SQL: the breakdown value of a chosen attempt `f`, and the join that finds it."""
+    if spec.breakdown is None:
+        return "NULL::VARCHAR", ""
+    if spec.breakdown.kind == "trait":
+        # The trait as the person's latest event carrying it, up to the attributed event, says.
+        path = json_path(spec.breakdown.name or "")
+        db.execute(
+            "CREATE TEMP TABLE funnel_traits AS SELECT person_key AS p, "
+            f"{order_key('epoch_us(ts)', 'event_id')} AS k, "
+            f"json_extract_string(traits, {path}) AS v FROM all_events "
+            f"WHERE traits IS NOT NULL AND json_extract_string(traits, {path}) IS NOT NULL"
+        )
+        attributed = order_key("f.at", "f.ai")
+        return "tr.v", f"ASOF LEFT JOIN funnel_traits tr ON f.p = tr.p AND {attributed} >= tr.k"
+    if spec.ordering is not Ordering.unordered:
+        # The walk knows the attributed event's row: DuckDB reads just those rows.
+        return "e.b", "LEFT JOIN funnel_events e ON e.rowid = f.ar"
+    # Only events of the attributed step can be the attributed event; event ids are unique,
+    # so the id finds it.
+    step = spec.attribution.step if spec.attribution.kind == "step" else None
+    events = f"(SELECT id, b FROM funnel_events WHERE s{step})" if step else "funnel_events"
+    return "e.b", f"LEFT JOIN {events} e ON e.id = f.ai"
+
+
+def _step_events(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> None:
+    """`funnel_events`: the step and exclusion events (for strict funnels every touchpoint
+    too, flagged `touch`): `p`, `t` (time, microseconds), `id`, a flag per step (`s1`..) and
+    exclusion (`x1`..), and the breakdown value `b`."""
     parameters: list[Any] = []
     flags = [f"{condition(s, parameters)} AS s{j}" for j, s in enumerate(spec.steps, 1)]
     flags += [f"{condition(x.event, parameters)} AS x{i}" for i, x in enumerate(spec.exclusions, 1)]
     names = sorted({s.event for s in spec.steps} | {x.event.event for x in spec.exclusions})
     parameters.extend(names)
     named = f"event IN ({', '.join('?' for _ in names)})"
-    any_flag = " OR ".join(f.rsplit(" AS ", 1)[1] for f in flags)
-    rows = (
-        f"SELECT {person} AS p, {ORDER_KEY} AS k, {', '.join(flags)}, {_breakdown_value(spec)} AS b"
+    wanted = [f.rsplit(" AS ", 1)[1] for f in flags]
+    columns = (
+        "person_key AS p, epoch_us(ts) AS t, event_id AS id, "
+        f"{', '.join(flags)}, {_breakdown_value(spec)} AS b"
     )
     if spec.ordering is Ordering.strict:
-        # No other touchpoint may come between two steps, so the person's touchpoints are read
-        # whole; `prev` is the key of the touchpoint or step event just before each one.
-        step_flags = " OR ".join(f"s{j}" for j in range(1, len(spec.steps) + 1))
-        source = (
-            "SELECT * EXCLUDE (touch, sequenced), CASE WHEN sequenced THEN lag(k) OVER "
-            "(PARTITION BY p, sequenced ORDER BY k) END AS prev FROM (SELECT *, touch OR "
-            f"{step_flags} AS sequenced FROM ({rows}, {_TOUCHPOINT} AS touch FROM events "
-            f"WHERE {named} OR {_TOUCHPOINT}))"
-        )
-    else:
-        source = f"{rows} FROM events WHERE {named}"
+        # No other touchpoint may come between two steps: the person's touchpoints are read
+        # whole.
+        columns += f", {_TOUCHPOINT} AS touch"
+        named += f" OR {_TOUCHPOINT}"
+        wanted.append("touch")
     db.execute(
-        f"CREATE TEMP TABLE funnel_events AS SELECT * FROM ({source}) WHERE {any_flag}", parameters
+        f"CREATE TEMP TABLE funnel_events AS SELECT * FROM (SELECT {columns} FROM events "
+        f"WHERE {named}) WHERE {' OR '.join(wanted)}",
+        parameters,
     )
 
 
@@ -115,41 +131,35 @@ def _breakdown_value(spec: FunnelSpec) -> str:
     return spec.breakdown.kind
 
 
-def _ordered_best(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> None:
+def _attributed_ordered(spec: FunnelSpec, column: str) -> str:
+    """SQL over `funnel_walked`: the time (`column` t), id (i) or `funnel_events` row (r) of
+    the event the breakdown value comes from."""
+    attribution = spec.attribution
+    if attribution.kind == "step":
+        return f"{column}{attribution.step}"
+    if attribution.kind == "first":
+        return f"{column}1"
+    return _by_depth(len(spec.steps), lambda d: f"{column}{d}", depth="d")
+
+
+def _unordered_chosen(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> None:
+    """`funnel_chosen` for an unordered funnel (see the module's documentation)."""
+    _unordered_best(db, spec)
     n = len(spec.steps)
-    # Level j: p, k (the step-j event), s (the chain's start), k1..k{j-1} (its earlier steps).
+    keys = [f"c.k{j}" for j in range(1, n + 1)]
+    start = _by_depth(n, lambda d: _least(keys[:d]))
+    # Step j is reached when the last of steps 1..j happened.
+    reach = [f"(CASE WHEN c.d >= {j} THEN {_greatest(keys[:j])} END)" for j in range(1, n + 1)]
+    attributed = _attributed_unordered(spec, start, reach)
+    low = "18446744073709551615"
     db.execute(
-        "CREATE TEMP VIEW funnel_level1 AS SELECT p, k, k >> 64 AS s FROM funnel_events WHERE s1"
-    )
-    for j in range(2, n + 1):
-        carried = ", ".join([*(f"q.k{i}" for i in range(1, j - 1)), f"q.k AS k{j - 1}"])
-        if spec.ordering is Ordering.strict:
-            source = f"(SELECT p, k, prev FROM funnel_events WHERE s{j}) x"
-            join = f"JOIN funnel_level{j - 1} q ON x.p = q.p AND x.prev = q.k"
-        else:
-            source = f"(SELECT p, k FROM funnel_events WHERE s{j}) x"
-            join = f"ASOF JOIN funnel_level{j - 1} q ON x.p = q.p AND x.k > q.k"
-        db.execute(
-            f"CREATE TEMP TABLE funnel_level{j} AS SELECT x.p, x.k, q.s, {carried} "
-            f"FROM {source} {join} WHERE (x.k >> 64) - q.s <= {spec.window_us}"
-        )
-
-    # The deepest level wins; at it, the attempt that got there first. One HUGEINT says
-    # both: (n - d) above bit 116, the order key (times within 2^51 us of 1970) below.
-    # Who got no further than step 1 counts with their first step-1 event.
-    def chain(d: int) -> str:
-        keys = [f"k{j}" if j < d else "k" if j == d else "NULL::HUGEINT" for j in range(1, n + 1)]
-        fields = ", ".join(f"'k{j}': {key}" for j, key in enumerate(keys, 1))
-        return f"{{'d': {d}, {fields}}}"
-
-    further = " UNION ALL ".join(
-        f"SELECT p, k, {chain(d)} AS c FROM funnel_level{d}" for d in range(2, n + 1)
-    )
-    db.execute(
-        f"CREATE TEMP TABLE funnel_best AS SELECT f.p, coalesce(b.c, {chain(1)}) AS c FROM "
-        "(SELECT p, min(k) AS k FROM funnel_events WHERE s1 GROUP BY p) f LEFT JOIN "
-        f"(SELECT p, arg_min(c, (({n} - c.d)::HUGEINT << 116) + k) AS c FROM ({further}) "
-        "GROUP BY p) b ON b.p = f.p"
+        "CREATE TEMP VIEW funnel_chosen AS SELECT p, c.d AS d, "
+        f"({start} >> 64)::BIGINT AS start, "
+        + ", ".join(f"({r} >> 64)::BIGINT AS t{j}" for j, r in enumerate(reach, 1))
+        + ", "
+        + ", ".join(f"({r} & {low})::BIGINT AS i{j}" for j, r in enumerate(reach, 1))
+        + f", ({attributed} >> 64)::BIGINT AS at, ({attributed} & {low})::BIGINT AS ai "
+        "FROM funnel_best"
     )
 
 
@@ -168,7 +178,9 @@ def _unordered_best(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> None:
     db.execute(
         f"CREATE TEMP TABLE funnel_tries AS SELECT * FROM (SELECT p, {depth} AS d, "
         + ", ".join(f"k{j}" for j in range(1, n + 1))
-        + f" FROM (SELECT p, k, {first} FROM funnel_events WHERE {any_step} WINDOW after AS "
+        + f" FROM (SELECT p, k, {first} FROM (SELECT p, {order_key('t', 'id')} AS k, "
+        + ", ".join(f"s{j}" for j in range(1, n + 1))
+        + f" FROM funnel_events WHERE {any_step}) WINDOW after AS "
         "(PARTITION BY p ORDER BY k ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING))) "
         "WHERE d > 0"
     )
@@ -197,15 +209,13 @@ def _greatest(keys: list[str]) -> str:
     return keys[0] if len(keys) == 1 else f"greatest({', '.join(keys)})"
 
 
-def _attributed(spec: FunnelSpec, start: str, reach: list[str]) -> str:
-    """The order key of the event the breakdown value is taken from."""
-    n = len(spec.steps)
+def _attributed_unordered(spec: FunnelSpec, start: str, reach: list[str]) -> str:
+    """The order key of the event the breakdown value is taken from: the step's own event,
+    the one that began the attempt, or the one that completed its last step."""
     attribution = spec.attribution
     if attribution.kind == "step":
         return f"c.k{attribution.step}"
-    if spec.ordering is not Ordering.unordered:
-        return "c.k1" if attribution.kind == "first" else _by_depth(n, lambda d: f"c.k{d}")
-    # Unordered: the event that began the attempt, or the one that completed its last step.
+    n = len(spec.steps)
     return start if attribution.kind == "first" else _by_depth(n, lambda d: reach[d - 1])
 
 
@@ -213,12 +223,17 @@ def _excluded(spec: FunnelSpec) -> str:
     if not spec.exclusions:
         return "false"
     n = len(spec.steps)
+    event = order_key("x.t", "x.id")
     tests = []
     for i, exclusion in enumerate(spec.exclusions, 1):
         first, last = exclusion.from_step, exclusion.to_step or n
+        after, before = (
+            order_key(f"f.t{first}", f"f.i{first}"),
+            order_key(f"f.t{last}", f"f.i{last}"),
+        )
         tests.append(
-            f"(x.x{i} AND f.d >= {first} AND x.k > f.rk{first} AND CASE WHEN f.d >= {last} "
-            f"THEN x.k < f.rk{last} ELSE (x.k >> 64) <= f.start + {spec.window_us} END)"
+            f"(x.x{i} AND f.d >= {first} AND {event} > {after} AND CASE WHEN f.d >= {last} "
+            f"THEN {event} < {before} ELSE x.t <= f.start + {spec.window_us} END)"
         )
     flagged = " OR ".join(f"x{i}" for i in range(1, len(spec.exclusions) + 1))
     return (

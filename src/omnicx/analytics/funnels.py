@@ -146,7 +146,7 @@ def run_dropped(
     with lake.connect(scope) as db:
         attempts(db, spec)
         rows = db.execute(
-            f"SELECT pr.profile_id, (f.rk{step - 1} >> 64)::BIGINT FROM funnel_people f JOIN "
+            f"SELECT pr.profile_id, f.t{step - 1} FROM funnel_people f JOIN "
             "(SELECT DISTINCT profile_id, person_key FROM people WHERE profile_id IS NOT NULL) pr "
             "ON pr.person_key = f.p "
             f"WHERE NOT f.excluded AND f.d = {step - 1} ORDER BY pr.profile_id"
@@ -186,10 +186,11 @@ def _group_stats(
     db: duckdb.DuckDBPyConnection, spec: FunnelSpec, kept: list[str], keep_null: bool
 ) -> dict[_GroupKey, tuple[tuple[StepStats, ...], TimeToConvert]]:
     n = len(spec.steps)
-    db.execute(
-        "CREATE TEMP TABLE funnel_grouped AS SELECT *, CASE WHEN bv IS NULL THEN ? "
-        "ELSE list_contains(?::VARCHAR[], bv) END AS kept FROM funnel_people WHERE NOT excluded",
-        [keep_null, kept],
+    # The people counted, each with whether their value is one of those listed (read twice,
+    # by two small queries: cheaper than storing a copy).
+    grouped = (
+        "(SELECT *, CASE WHEN bv IS NULL THEN ? ELSE list_contains(?::VARCHAR[], bv) END "
+        "AS kept FROM funnel_people WHERE NOT excluded)"
     )
     if spec.breakdown is not None:
         group, sets, bin_sets = (
@@ -202,22 +203,24 @@ def _group_stats(
     measures = []
     for j in range(1, n + 1):
         measures.append(f"count(*) FILTER (WHERE d >= {j})")
-        since_previous = f"((rk{j} >> 64) - (rk{j - 1} >> 64)) / 1e6" if j > 1 else "NULL::DOUBLE"
-        since_start = f"((rk{j} >> 64) - start) / 1e6"
+        since_previous = f"(t{j} - t{j - 1}) / 1e6" if j > 1 else "NULL::DOUBLE"
+        since_start = f"(t{j} - start) / 1e6"
         for value in (since_previous, since_start):
             measures.append(f"median({value}) FILTER (WHERE d >= {j})")
             measures.append(f"avg({value}) FILTER (WHERE d >= {j})")
     rows = db.execute(
         f"SELECT {group}, {', '.join(measures)} FROM (SELECT *, CASE WHEN kept THEN bv END "
-        f"AS gv FROM funnel_grouped) GROUP BY GROUPING SETS {sets}"
+        f"AS gv FROM {grouped}) GROUP BY GROUPING SETS {sets}",
+        [keep_null, kept],
     ).fetchall()
     edges = histogram_edges(int(spec.window.total_seconds()))
     bins = " ".join(f"WHEN total < {e * 1_000_000} THEN {i}" for i, e in enumerate(edges[1:-1]))
     bin_of = f"CASE {bins} ELSE {len(edges) - 2} END" if bins else "0"
     histogram_rows = db.execute(
         f"SELECT {group}, bin, count(*) FROM (SELECT *, CASE WHEN kept THEN bv END AS gv, "
-        f"{bin_of} AS bin FROM (SELECT *, (rk{n} >> 64) - start AS total "
-        f"FROM funnel_grouped WHERE d = {n})) GROUP BY GROUPING SETS {bin_sets}"
+        f"{bin_of} AS bin FROM (SELECT *, t{n} - start AS total "
+        f"FROM {grouped} WHERE d = {n})) GROUP BY GROUPING SETS {bin_sets}",
+        [keep_null, kept],
     ).fetchall()
     histograms: dict[_GroupKey, dict[int, int]] = {}
     for overall, kept_value, value, bin_index, people in histogram_rows:

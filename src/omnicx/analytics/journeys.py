@@ -67,31 +67,42 @@ def build_journeys(
         f"CASE WHEN journey IS NULL THEN {start_us if start_us is not None else 'NULL'} "
         f"ELSE converted_us - {lookback_us} END"
     )
+    # One window pass over each person's stream (the only sort): journeys are numbered by
+    # a running count of conversions, and each row sees its neighbours. A touchpoint
+    # belongs to the person's next conversion (a conversion to itself; at the same instant
+    # a touchpoint sorts first, so it counts for that conversion): the conversions
+    # counted up to it, plus one. The conversions are read a second time on their own
+    # (few rows), numbered alike, and joined to their journeys' rows: far cheaper than
+    # asking the window for each row's next conversion (a `first_value ... IGNORE NULLS`
+    # over the following rows), or than storing the window's rows to join them to their
+    # own conversions.
     db.execute(
         f"""
         CREATE TEMP TABLE journey_rows AS
         WITH stream AS (
             SELECT person_key AS person, event_id, epoch_us(ts) AS ts_us, channel,
-                   coalesce(revenue, 0) AS revenue,
                    event IS NOT DISTINCT FROM ? AS is_conversion
             FROM all_events
             WHERE (active OR event IS NOT DISTINCT FROM ?) AND {where}
-        ), ordered AS (
-            -- Each row belongs to the person's next conversion (a conversion to itself); at
-            -- the same instant a touchpoint sorts first, so it counts for that conversion.
-            SELECT ts_us, channel, revenue, is_conversion,
-                first_value(CASE WHEN is_conversion THEN event_id END IGNORE NULLS)
-                    OVER following AS journey,
-                first_value(CASE WHEN is_conversion THEN ts_us END IGNORE NULLS)
-                    OVER following AS converted_us,
+        ), marks AS (
+            SELECT person, ts_us, channel, is_conversion,
+                count(*) FILTER (WHERE is_conversion) OVER (ordered ROWS UNBOUNDED PRECEDING)
+                    + (NOT is_conversion)::BIGINT AS journey_no,
                 lag(ts_us) OVER ordered AS previous_us,
                 coalesce(lag(is_conversion) OVER ordered, true) AS after_conversion,
                 lag(channel) OVER ordered AS previous_channel,
                 coalesce(lead(is_conversion) OVER ordered, true) AS before_conversion
                 {_recent_columns(order)}
             FROM stream
-            WINDOW ordered AS (PARTITION BY person ORDER BY ts_us, is_conversion, event_id),
-                following AS (ordered ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)
+            WINDOW ordered AS (PARTITION BY person ORDER BY ts_us, is_conversion, event_id)
+        ), conversions AS (
+            SELECT person_key AS person, event_id AS journey, epoch_us(ts) AS converted_us,
+                coalesce(revenue, 0) AS revenue,
+                row_number() OVER (PARTITION BY person_key ORDER BY ts, event_id) AS journey_no
+            FROM all_events WHERE event IS NOT DISTINCT FROM ? AND {where}
+        ), ordered AS (
+            SELECT m.*, c.journey, c.converted_us, c.revenue
+            FROM marks m LEFT JOIN conversions c USING (person, journey_no)
         ), kept AS (
             SELECT *, {earliest} AS earliest_us FROM ordered
             WHERE CASE
@@ -112,7 +123,7 @@ def build_journeys(
             {_states(order)}
         FROM flagged
         """,
-        [conversion, conversion, *parameters],
+        [conversion, conversion, *parameters, conversion, *parameters],
     )
     db.execute(
         f"CREATE TEMP VIEW {CONVERSIONS} AS "
@@ -121,8 +132,9 @@ def build_journeys(
     db.execute(
         f"""
         CREATE TEMP VIEW {TOUCHES} AS
-        SELECT journey, channel, first, last, before_us, state, previous FROM journey_rows
-        WHERE NOT is_conversion
+        SELECT journey, channel, first, last, before_us, {"channel" if order == 1 else "state"}
+            AS state, previous
+        FROM journey_rows WHERE NOT is_conversion
         UNION ALL
         SELECT journey, channel, true, true, 0, {"channel" if order == 1 else "[channel]"}, NULL
         FROM journey_rows
@@ -162,8 +174,9 @@ def _recent_trimmed(order: int) -> str:
 def _states(order: int) -> str:
     """The state a touchpoint enters and the one it leaves (NULL: the start)."""
     if order == 1:
-        # One channel: plain text groups faster than a list.
-        return "channel AS state, CASE WHEN first THEN NULL ELSE previous_channel END AS previous"
+        # One channel: plain text groups faster than a list; the state is the row's channel
+        # (the views read it from there: one column less to store).
+        return "CASE WHEN first THEN NULL ELSE previous_channel END AS previous"
     state = ", ".join([*(f"back_{j}" for j in range(order - 1, 0, -1)), "channel"])
     previous = ", ".join(f"back_{j}" for j in range(order, 0, -1))
     return (

@@ -7,16 +7,17 @@
 - `all_events`: the same people's events of every day (first touches, cohorts and
   lifecycles need what happened before the range);
 - `people`: `anchor` → `profile_id` (NULL: nobody) and `person_key`, the attribution the two
-  views use (a table computed once per connection);
+  views use (read from the people file, or merged from several once per connection);
+- `known_people`: the rows of `people` with a profile, and in the scope's people;
 - `lake_raw` and `lake_range`: the stored rows (every day, and the scope's days) before
-  attribution, for queries that group by anchor first and join `people` after (cheaper on
-  large lakes). They ignore the scope's filters and people.
+  attribution, for queries that group by anchor first and join `known_people` after (cheaper
+  on large lakes). They ignore the scope's filters and people.
 
 Columns of both event views: event_id, message_id, person, person_key, anchor, source,
 channel, type, event, ts, day, received_at, active, revenue, currency, properties, traits
-(layout.py). `person_key` is a 64-bit key of `person`, unique in the lake (its hash, or a
-numbering should two ids share a hash): partitioning and grouping by it is much cheaper than
-by the 36-character profile id.
+(layout.py). `person_key` is a 64-bit key of `person`, unique in the lake (the one the people
+files store, or a numbering should two ids share it): partitioning and grouping by it is much
+cheaper than by the 36-character profile id.
 Times are naive UTC timestamps.
 """
 
@@ -37,7 +38,8 @@ from omnicx.analytics.scope import Scope
 
 _COLUMNS = [f.name for f in EVENT_SCHEMA]
 PERSON_HASH = "hash(profile_id)"
-"""How `person_key` is computed from `profile_id` while no two profiles share it."""
+"""How a format-1 lake's `person_key` is computed from `profile_id` while no two profiles
+share it (format 2 stores layout.person_key in the people files)."""
 _EMPTY_TYPES = {
     "event_id": "BIGINT",
     "message_id": "VARCHAR",
@@ -95,17 +97,19 @@ def open_lake(path: Path) -> LakeSnapshot:
 
 def define_views(db: duckdb.DuckDBPyConnection, lake: LakeSnapshot, scope: Scope) -> None:
     """Creates `people`, `all_events` and `events` in `db` for the lake and scope."""
-    define_people(db, [str(lake.path / p) for p in lake.manifest.people_files])
+    define_people(db, lake)
     currency = lake.currency
     db.execute(f"CREATE VIEW lake_raw AS {_raw(lake.event_files(), currency)}")
     db.execute(f"CREATE VIEW lake_range AS {_raw(lake.event_files(scope), currency)}")
     columns = ", ".join(f"e.{c}" for c in _COLUMNS if c != "anchor")
-    person_filter = _people_filter(db, scope)
+    db.execute(
+        "CREATE VIEW known_people AS SELECT anchor, profile_id, person_key FROM people "
+        f"WHERE person_key IS NOT NULL{_people_filter(db, scope)}"
+    )
     attributed = (
         f"SELECT e.event_id, e.message_id, p.profile_id AS person, p.person_key, e.anchor, "
         f"{columns.replace('e.event_id, e.message_id, ', '')}, CAST(e.ts AS DATE) AS day "
-        "FROM {source} e JOIN people p ON p.anchor = e.anchor WHERE p.profile_id IS NOT NULL"
-        f"{person_filter}"
+        "FROM {source} e JOIN known_people p ON p.anchor = e.anchor"
     )
     db.execute(f"CREATE VIEW all_events AS {attributed.format(source='lake_raw')}")
     conditions: list[str] = []
@@ -124,17 +128,48 @@ def define_views(db: duckdb.DuckDBPyConnection, lake: LakeSnapshot, scope: Scope
     )
 
 
-def define_people(db: duckdb.DuckDBPyConnection, files: list[str]) -> None:
-    """Creates the table `people`: each anchor's current profile and `person_key`, a 64-bit
-    key for that profile (unique in the lake) that reports partition and group by.
+def define_people(db: duckdb.DuckDBPyConnection, lake: LakeSnapshot) -> None:
+    """Creates `people`: each anchor's current profile and `person_key`, a 64-bit key for
+    that profile (unique in the lake; null with the profile) that reports partition and
+    group by.
+
+    The people files store the key (layout.person_key), so a lake with one people file
+    (compacted) is a view on it: a query reads only the columns it needs, and hashes
+    nothing. Several files are merged once per connection (newest row per anchor). Should
+    two profiles share a key, or the lake be of format 1 (no stored keys), the keys are
+    computed here instead (`_computed_keys`).
+    """
+    files = [str(lake.path / p) for p in lake.manifest.people_files]
+    manifest = lake.manifest
+    if not files:
+        db.execute(
+            "CREATE TEMP VIEW people AS SELECT NULL::BIGINT AS anchor, "
+            "NULL::VARCHAR AS profile_id, NULL::BIGINT AS person_key WHERE false"
+        )
+    elif manifest.format < 2 or manifest.person_keys_clash:
+        _computed_keys(db, files, numbered=manifest.person_keys_clash)
+    elif len(files) == 1:  # one file holds one row per anchor already
+        db.execute(
+            "CREATE TEMP VIEW people AS SELECT anchor, profile_id, person_key "
+            f"FROM read_parquet({_list(files)})"
+        )
+    else:
+        db.execute(
+            "CREATE TEMP TABLE people AS SELECT anchor, "
+            "arg_max_null(profile_id, seq) AS profile_id, "
+            "arg_max_null(person_key, seq) AS person_key "
+            f"FROM read_parquet({_list(files)}) GROUP BY anchor"
+        )
+
+
+def _computed_keys(db: duckdb.DuckDBPyConnection, files: list[str], *, numbered: bool) -> None:
+    """`people` with keys computed per connection: the profile ids' hashes, or (`numbered`,
+    or when two ids share a hash) the profiles numbered in order of their ids.
 
     A table, not a view: computed once per connection, not once per event of every query
-    (DuckDB would hash the profile id above the join). The key is the profile id's hash; in
-    the unlikely case two profiles share a hash, every profile is numbered instead.
+    (DuckDB would hash the profile id above the join).
     """
-    if not files:
-        source = "SELECT NULL::BIGINT AS anchor, NULL::VARCHAR AS profile_id WHERE false"
-    elif len(files) == 1:  # one file holds one row per anchor already
+    if len(files) == 1:
         source = f"SELECT anchor, profile_id FROM read_parquet({_list(files)})"
     else:
         source = (
@@ -142,17 +177,22 @@ def define_people(db: duckdb.DuckDBPyConnection, files: list[str]) -> None:
             f"FROM read_parquet({_list(files)}) GROUP BY anchor"
         )
     db.execute(
-        "CREATE TEMP TABLE people AS "
-        f"SELECT anchor, profile_id, {PERSON_HASH} AS person_key FROM ({source})"
+        "CREATE TEMP TABLE people AS SELECT anchor, profile_id, "
+        f"CASE WHEN profile_id IS NOT NULL THEN {PERSON_HASH} END AS person_key "
+        f"FROM ({source})"
     )
-    clash = db.execute(
-        "SELECT 1 FROM people WHERE profile_id IS NOT NULL GROUP BY person_key "
-        "HAVING min(profile_id) <> max(profile_id) LIMIT 1"
-    ).fetchall()
+    clash = (
+        numbered
+        or db.execute(
+            "SELECT 1 FROM people WHERE profile_id IS NOT NULL GROUP BY person_key "
+            "HAVING min(profile_id) <> max(profile_id) LIMIT 1"
+        ).fetchall()
+    )
     if clash:
         db.execute(
             "CREATE OR REPLACE TEMP TABLE people AS SELECT anchor, profile_id, "
-            "dense_rank() OVER (ORDER BY profile_id)::UBIGINT AS person_key FROM people"
+            "CASE WHEN profile_id IS NOT NULL THEN "
+            "dense_rank() OVER (ORDER BY profile_id)::UBIGINT END AS person_key FROM people"
         )
 
 
@@ -203,4 +243,4 @@ def _people_filter(db: duckdb.DuckDBPyConnection, scope: Scope) -> str:
         "CREATE TEMP TABLE scope_people AS SELECT DISTINCT profile_id FROM scope_people_arrow"
     )
     db.unregister("scope_people_arrow")
-    return " AND p.profile_id IN (SELECT profile_id FROM scope_people)"
+    return " AND profile_id IN (SELECT profile_id FROM scope_people)"

@@ -4,7 +4,7 @@
 LAKE/
   _manifest.json                       the files that make up the lake now, and its positions
   events/day=2026-11-25/e<first>-<last>-<tag>.parquet   processed events, by day they happened
-  people/p<tag>.parquet                anchor identifier -> profile, newest row wins
+  people/p<tag>.parquet                anchor identifier -> profile (and its key), newest row wins
 ```
 
 Readers take the file lists from the manifest, never from a directory listing, and the
@@ -15,6 +15,7 @@ compaction, never half of one. Files a manifest no longer names are deleted a wh
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from dataclasses import dataclass, field, replace
@@ -26,7 +27,12 @@ import orjson
 import pyarrow as pa
 
 MANIFEST = "_manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The layout this omnicx writes. 2: people files carry `person_key`."""
+READABLE_FORMATS = (1, 2)
+"""Layouts this omnicx reads. A format-1 lake's people files have no `person_key`: readers
+compute one per connection, and the writer rewrites them with keys when it next writes
+people (`writer.upgrade_people`)."""
 GRACE_SECONDS = 300.0
 """How long a file dropped from the manifest stays on disk for queries still reading it."""
 
@@ -58,10 +64,22 @@ PEOPLE_SCHEMA = pa.schema(
         pa.field("anchor", pa.int64(), nullable=False),
         pa.field("profile_id", pa.string()),
         pa.field("seq", pa.int64(), nullable=False),
+        pa.field("person_key", pa.int64()),
     ]
 )
 """Which profile each anchor identifier belongs to; the row with the highest `seq` holds.
-A null profile: the identifier belongs to nobody now (shared, erased)."""
+A null profile: the identifier belongs to nobody now (shared, erased). `person_key` is
+`person_key(profile_id)` (null with the profile), stored so that no report hashes 36-character
+ids again: reports partition, sort and group people by it."""
+
+
+def person_key(profile_id: str) -> int:
+    """A profile's 64-bit person key: the first 8 bytes of its BLAKE2b digest, as a signed
+    integer. Stable across versions of Python and DuckDB (unlike DuckDB's `hash`), so files
+    written years apart agree; two profiles sharing one is recorded in the manifest
+    (`Manifest.person_keys_clash`)."""
+    digest = hashlib.blake2b(profile_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +114,11 @@ class Manifest:
     generation: int = 0
     """Counts rebuilds: a rebuild writes its files beside the lake it replaces."""
     extra: dict[str, Any] = field(default_factory=dict)
+    format: int = FORMAT_VERSION
+    """The layout of the people files (READABLE_FORMATS)."""
+    person_keys_clash: bool = False
+    """Two profiles of the people files share a `person_key` (about one lake in 10^7 with a
+    million profiles): readers then number the profiles instead of using the stored keys."""
 
     def days(self) -> list[date]:
         """The days the lake holds events of, oldest first."""
@@ -130,10 +153,11 @@ def read_manifest(lake_dir: Path) -> Manifest:
     except FileNotFoundError:
         return Manifest()
     data = orjson.loads(raw)
-    if data.get("format") != FORMAT_VERSION:
+    if data.get("format") not in READABLE_FORMATS:
         raise ValueError(
             f"{lake_dir / MANIFEST} has format {data.get('format')!r}, this omnicx reads "
-            f"format {FORMAT_VERSION}: rebuild the lake with `omnicx lake rebuild`"
+            f"formats {', '.join(map(str, READABLE_FORMATS))}: rebuild the lake with "
+            "`omnicx lake rebuild`"
         )
     return Manifest(
         events_through=int(data["events_through"]),
@@ -155,6 +179,8 @@ def read_manifest(lake_dir: Path) -> Manifest:
         serial=int(data.get("serial", 0)),
         generation=int(data.get("generation", 0)),
         extra=dict(data.get("extra", {})),
+        format=int(data["format"]),
+        person_keys_clash=bool(data.get("person_keys_clash", False)),
     )
 
 
@@ -162,7 +188,8 @@ def write_manifest(lake_dir: Path, manifest: Manifest) -> None:
     """Replaces the manifest atomically and durably (write, fsync, rename, fsync the dir)."""
     lake_dir.mkdir(parents=True, exist_ok=True)
     document = {
-        "format": FORMAT_VERSION,
+        "format": manifest.format,
+        "person_keys_clash": manifest.person_keys_clash,
         "events_through": manifest.events_through,
         "changes_through": manifest.changes_through,
         "people_seq": manifest.people_seq,

@@ -170,15 +170,15 @@ def paths(
     if not 1 <= top <= MAX_TOP:
         raise PathsError(f"the number of top paths must be 1 to {MAX_TOP}, not {top}")
     with lake.connect(scope or Scope()) as db:
+        # One window pass (the only sort): each touchpoint with the node before it.
         db.execute(
             f"""
             CREATE TEMP TABLE touchpoints AS
-            SELECT person, node, position, previous FROM (
-                SELECT person_key AS person, {_NODE[by]} AS node,
-                    row_number() OVER in_time AS position,
-                    lag({_NODE[by]}) OVER in_time AS previous
+            SELECT person, node, ts, event_id, previous FROM (
+                SELECT person_key AS person, {_NODE[by]} AS node, ts, event_id,
+                    lag({_NODE[by]}) OVER (PARTITION BY person_key ORDER BY ts, event_id)
+                        AS previous
                 FROM events WHERE active
-                WINDOW in_time AS (PARTITION BY person ORDER BY ts, event_id)
             ) {"WHERE previous IS DISTINCT FROM node" if collapse_repeats else ""}
             """
         )
@@ -210,29 +210,33 @@ def paths(
 def _top_paths_query(
     start_at: str | None, end_at: str | None, depth: int, top: int
 ) -> tuple[str, list[Any]]:
-    """SQL counting people per path (with every person's total) and its parameters."""
-    # A path is the row's node with its neighbours (lead/lag are cheaper than a framed list).
+    """SQL counting people per path (with every person's total) and its parameters.
+
+    Each person's path is a top-n aggregate (`arg_min(node, order, depth)`: their first
+    `depth` nodes, in order), which needs no second sort of the touchpoints; from a step,
+    or to one, it takes the nodes from (or up to) the person's first such step."""
+    order = "{'ts': ts, 'id': event_id}"
     step = end_at if end_at is not None else start_at
-    if end_at is not None:
-        neighbours = [f"lag(node, {k}) OVER ordered" for k in range(depth - 1, 0, -1)] + ["node"]
-    else:
-        neighbours = ["node"] + [f"lead(node, {k}) OVER ordered" for k in range(1, depth)]
-    path = f"list_filter([{', '.join(neighbours)}], lambda n: n IS NOT NULL)"
     if step is None:
-        # A person's first touchpoint: the one nothing precedes.
-        first, seen, parameters = "previous IS NULL", "", []
+        paths = f"SELECT arg_min(node, {order}, {depth}) AS path FROM touchpoints GROUP BY person"
+        parameters: list[Any] = []
     else:
-        # A person's first `step`: the first row where the running count of them is 1.
-        first = "node = ? AND seen = 1"
-        seen = ", sum((node = ?)::INTEGER) OVER (ordered ROWS UNBOUNDED PRECEDING) AS seen"
-        parameters = [step, step]
-    sql = f"""
-        WITH stepped AS (
-            SELECT node, previous, {path} AS path {seen}
-            FROM touchpoints WINDOW ordered AS (PARTITION BY person ORDER BY position)
-        ), counted AS (
-            SELECT path, count(*) AS people FROM stepped WHERE {first} GROUP BY path
+        picked = (
+            f"list_reverse(arg_max(node, {order}, {depth}))"
+            if end_at is not None
+            else f"arg_min(node, {order}, {depth})"
         )
+        side = "<=" if end_at is not None else ">="
+        paths = f"""
+            SELECT {picked} AS path FROM touchpoints JOIN (
+                SELECT person, min({order}) AS mark FROM touchpoints WHERE node = ?
+                GROUP BY person
+            ) USING (person)
+            WHERE {order} {side} mark GROUP BY person
+        """
+        parameters = [step]
+    sql = f"""
+        WITH counted AS (SELECT path, count(*) AS people FROM ({paths}) GROUP BY path)
         SELECT path, people, sum(people) OVER () AS everyone FROM counted
         ORDER BY people DESC, path LIMIT {top}
     """

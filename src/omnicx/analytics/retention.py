@@ -111,16 +111,23 @@ def filters_sql(scope: Scope) -> tuple[str, list[Any]]:
 
 
 def history_sql(
-    scope: Scope, *, since: datetime | None = None, until: datetime | None = None
+    scope: Scope,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    source: str = "all_events",
 ) -> tuple[str, list[Any]]:
     """SQL selecting the events of every day that match the scope's filters, from `since`
-    (inclusive) to `until` (exclusive), with the filters' parameters (in order)."""
+    (inclusive) to `until` (exclusive), with the filters' parameters (in order). From
+    `all_events`, or from `lake_raw`: the stored rows before they are attributed to people
+    (with `anchor`, without `person_key`), for queries that group by anchor first and meet
+    `known_people` after."""
     condition, parameters = filters_sql(scope)
     if since is not None:
         condition += f" AND ts >= {instant_sql(since)}"
     if until is not None:
         condition += f" AND ts < {instant_sql(until)}"
-    return f"SELECT * FROM all_events WHERE {condition}", parameters
+    return f"SELECT * FROM {source} WHERE {condition}", parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,13 +265,14 @@ def retention(
         return empty
     first_time = kind is RetentionKind.first_time
     # A first-time cohort needs each person's first start event ever: the whole history.
+    # Grouped by anchor first: ten million rows grouped by an integer before the join with
+    # the people, which then sees a few million.
     history, parameters = history_sql(
-        scope, since=None if first_time else bounds.since, until=bounds.until
+        scope, since=None if first_time else bounds.since, until=bounds.until, source="lake_raw"
     )
     with lake.connect(scope) as db:
         query = _grid_sql(
             history,
-            "person_key",
             bounds,
             first_time=first_time,
             start=event_sql(start_event),
@@ -298,7 +306,6 @@ def retention(
 
 def _grid_sql(
     history: str,
-    person: str,
     bounds: Bounds,
     *,
     first_time: bool,
@@ -307,7 +314,8 @@ def _grid_sql(
     by_first_channel: bool,
     periods: int,
 ) -> str:
-    """SQL: rows (cohort, channel, k, people), k = 0 giving the cohort's size."""
+    """SQL: rows (cohort, channel, k, people), k = 0 giving the cohort's size, from the
+    stored rows of `history` (by anchor)."""
     period = bounds.period
     # The entry event: the earliest; of simultaneous ones, the first the lake received.
     entry = (
@@ -326,14 +334,21 @@ def _grid_sql(
             SELECT p, period AS cohort, channel FROM periods
             WHERE entered IS NOT NULL AND period >= {since}
         """
-    # One pass over the events: per person and period, the entry event and whether they
-    # came back; cohorts and returns are read from that.
+    # One pass over the events: per anchor and period, the entry event and whether they
+    # came back; then per person and period (every aggregate composes); cohorts and returns
+    # are read from that.
     return f"""
-        WITH periods AS MATERIALIZED (
-            SELECT {person} AS p, {trunc_sql(period, "ts")} AS period,
+        WITH by_anchor AS (
+            SELECT anchor, {trunc_sql(period, "ts")} AS period,
                 min(ts) FILTER ({start}) AS entered, min({ORDER_KEY}) FILTER ({start}) AS entry_key,
                 {entry} AS channel, bool_or({back}) AS returned
             FROM ({history}) WHERE {start} OR {back} GROUP BY ALL
+        ),
+        periods AS MATERIALIZED (
+            SELECT k.person_key AS p, a.period, min(a.entered) AS entered,
+                min(a.entry_key) AS entry_key, arg_min(a.channel, a.entry_key) AS channel,
+                bool_or(a.returned) AS returned
+            FROM by_anchor a JOIN known_people k ON k.anchor = a.anchor GROUP BY ALL
         ),
         cohorts AS MATERIALIZED ({cohorts}),
         returns AS (SELECT p, period FROM periods WHERE returned AND period >= {since})

@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -21,13 +22,36 @@ import pyarrow.parquet as pq
 
 from omnicx.analytics.layout import (
     EVENT_SCHEMA,
+    FORMAT_VERSION,
     PEOPLE_SCHEMA,
     EventFile,
     Manifest,
     drop_files,
+    person_key,
 )
 
 COMPRESSION = "zstd"
+COPY_OPTIONS = f"FORMAT parquet, COMPRESSION {COMPRESSION}, PARQUET_VERSION V2"
+"""How DuckDB writes compacted days. Parquet 2 encodings store times and ids as deltas
+(binary packed) instead of dictionaries of 8-byte values, which halves the CPU time of
+reading them (0.88 → 0.42 s for the five columns a funnel reads of 10 M events, on two
+threads) and makes the files 15 % smaller."""
+EVENT_WRITE_OPTIONS: dict[str, Any] = {
+    "use_dictionary": ["source", "channel", "type", "event", "revenue", "currency"],
+    "column_encoding": {
+        "event_id": "DELTA_BINARY_PACKED",
+        "anchor": "DELTA_BINARY_PACKED",
+        "ts": "DELTA_BINARY_PACKED",
+        "received_at": "DELTA_BINARY_PACKED",
+        "message_id": "DELTA_LENGTH_BYTE_ARRAY",
+        "properties": "DELTA_LENGTH_BYTE_ARRAY",
+        "traits": "DELTA_LENGTH_BYTE_ARRAY",
+    },
+    "data_page_version": "2.0",
+}
+"""The same encodings for the files appended by pyarrow (a day's files until compaction;
+for good when a day never gathers enough to be compacted): dictionaries only for the
+columns with few values. Halves the CPU time of reading them too (0.55 → 0.27 s)."""
 COMPACT_AFTER_FILES = 8
 """A day with this many small files gets them merged into one."""
 SMALL_FILE_ROWS = 1_000_000
@@ -35,10 +59,10 @@ SMALL_FILE_ROWS = 1_000_000
 COMPACT_PEOPLE_AFTER = 16
 
 
-def _write(table: pa.Table, target: Path) -> None:
+def _write(table: pa.Table, target: Path, **options: Any) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    pq.write_table(table, temporary, compression=COMPRESSION)
+    pq.write_table(table, temporary, compression=COMPRESSION, **options)
     temporary.replace(target)
 
 
@@ -56,7 +80,7 @@ def append_events(lake_dir: Path, manifest: Manifest, table: pa.Table) -> Manife
         ids = part["event_id"]
         first, last = pc.min(ids).as_py(), pc.max(ids).as_py()
         path = f"events/day={day.isoformat()}/e{first}-{last}-{tag}.parquet"
-        _write(part, lake_dir / path)
+        _write(part, lake_dir / path, **EVENT_WRITE_OPTIONS)
         added.append(EventFile(path, day, part.num_rows, first, last))
     through = max(manifest.events_through, pc.max(table["event_id"]).as_py())
     return replace(
@@ -68,19 +92,64 @@ def append_people(lake_dir: Path, manifest: Manifest, owners: Mapping[int, str |
     """Records which profile each anchor identifier of `owners` belongs to now."""
     if not owners:
         return manifest
+    manifest = upgrade_people(lake_dir, manifest)
     seq = manifest.people_seq + 1
+    profiles = list(owners.values())
     table = pa.table(
         {
             "anchor": pa.array(list(owners.keys()), pa.int64()),
-            "profile_id": pa.array(list(owners.values()), pa.string()),
+            "profile_id": pa.array(profiles, pa.string()),
             "seq": pa.array([seq] * len(owners), pa.int64()),
+            "person_key": _person_keys(profiles),
         },
         schema=PEOPLE_SCHEMA,
     )
+    stored = [str(lake_dir / p) for p in manifest.people_files]
+    clash = manifest.person_keys_clash or _keys_clash(table, stored)
     manifest, tag = manifest.next_serial()
     path = f"people/p{tag}.parquet"
     _write(table, lake_dir / path)
-    return replace(manifest, people_files=(*manifest.people_files, path), people_seq=seq)
+    return replace(
+        manifest,
+        people_files=(*manifest.people_files, path),
+        people_seq=seq,
+        person_keys_clash=clash,
+    )
+
+
+def upgrade_people(lake_dir: Path, manifest: Manifest) -> Manifest:
+    """A lake of an older format with its people files merged into one carrying person keys
+    (format 2); the lake as it is when it has that format already."""
+    if manifest.format >= FORMAT_VERSION:
+        return manifest
+    if not manifest.people_files:
+        return replace(manifest, format=FORMAT_VERSION, person_keys_clash=False)
+    return _merge_people(lake_dir, manifest)
+
+
+def _person_keys(profiles: Iterable[str | None]) -> pa.Array:
+    return pa.array([None if p is None else person_key(p) for p in profiles], pa.int64())
+
+
+def _keys_clash(table: pa.Table, stored: list[str]) -> bool:
+    """Whether two profiles share a person key among the rows of `table` and those of the
+    people files `stored` (which share none among themselves: they were checked when
+    written). Only the stored rows with a key of `table` are compared, so a batch's check
+    reads the stored keys and few profile ids."""
+    with duckdb.connect() as db:
+        db.register("fresh", table.select(["person_key", "profile_id"]))
+        rows = "SELECT person_key, profile_id FROM fresh WHERE person_key IS NOT NULL"
+        if stored:
+            rows += (
+                " UNION ALL SELECT person_key, profile_id FROM read_parquet(?) "
+                "WHERE person_key IN (SELECT person_key FROM fresh)"
+            )
+        found = db.execute(
+            f"SELECT 1 FROM ({rows}) GROUP BY person_key "
+            "HAVING min(profile_id) <> max(profile_id) LIMIT 1",
+            [stored] if stored else [],
+        ).fetchall()
+    return bool(found)
 
 
 def replace_people(
@@ -93,7 +162,9 @@ def replace_people(
         anchors.append(anchor)
         profiles.append(profile)
     old = list(manifest.people_files)
-    manifest = drop_files(replace(manifest, people_files=()), old)
+    manifest = drop_files(
+        replace(manifest, people_files=(), format=FORMAT_VERSION, person_keys_clash=False), old
+    )
     return append_people(lake_dir, manifest, dict(zip(anchors, profiles, strict=True)))
 
 
@@ -129,7 +200,7 @@ def _merge_day(lake_dir: Path, manifest: Manifest, day: date, files: list[EventF
     with duckdb.connect() as db:
         db.execute(
             f"COPY (SELECT * FROM read_parquet(?) ORDER BY type, event, ts) TO '{temporary}' "
-            f"(FORMAT parquet, COMPRESSION {COMPRESSION})",
+            f"({COPY_OPTIONS})",
             [sources],
         )
     temporary.replace(target)
@@ -140,21 +211,28 @@ def _merge_day(lake_dir: Path, manifest: Manifest, day: date, files: list[EventF
 
 
 def _merge_people(lake_dir: Path, manifest: Manifest) -> Manifest:
+    """The people files merged into one (the newest row per anchor), with person keys (a
+    format-1 lake's are computed here) and the manifest's clash flag checked again."""
     manifest, tag = manifest.next_serial()
     path = f"people/p{tag}c.parquet"
-    target = lake_dir / path
-    temporary = target.with_name(f".{target.name}.tmp")
     sources = [str(lake_dir / p) for p in manifest.people_files]
+    keyed = manifest.format >= FORMAT_VERSION
+    key = "arg_max_null(person_key, seq)" if keyed else "NULL::BIGINT"
     with duckdb.connect() as db:
-        db.execute(
-            "COPY (SELECT anchor, arg_max_null(profile_id, seq) AS profile_id, max(seq) AS seq "
-            f"FROM read_parquet(?) GROUP BY anchor ORDER BY anchor) TO '{temporary}' "
-            f"(FORMAT parquet, COMPRESSION {COMPRESSION})",
-            [sources],
-        )
-    temporary.replace(target)
+        table = db.sql(
+            "SELECT anchor, arg_max_null(profile_id, seq) AS profile_id, max(seq) AS seq, "
+            f"{key} AS person_key FROM read_parquet(?) GROUP BY anchor ORDER BY anchor",
+            params=[sources],
+        ).to_arrow_table()
+    if not keyed:
+        keys = _person_keys(table["profile_id"].to_pylist())
+        table = table.set_column(3, "person_key", keys)
+    table = table.cast(PEOPLE_SCHEMA)
+    clash = _keys_clash(table, [])
+    _write(table, lake_dir / path)
     old = list(manifest.people_files)
-    return drop_files(replace(manifest, people_files=(path,)), old)
+    merged = replace(manifest, people_files=(path,), format=FORMAT_VERSION, person_keys_clash=clash)
+    return drop_files(merged, old)
 
 
 def erase_anchors(lake_dir: Path, manifest: Manifest, anchors: Collection[int]) -> Manifest:
@@ -187,8 +265,7 @@ def erase_anchors(lake_dir: Path, manifest: Manifest, anchors: Collection[int]) 
             temporary = target.with_name(f".{target.name}.tmp")
             db.execute(
                 f"COPY (SELECT * FROM read_parquet('{source}') WHERE anchor IS NULL OR anchor "
-                f"NOT IN (SELECT anchor FROM gone)) TO '{temporary}' "
-                f"(FORMAT parquet, COMPRESSION {COMPRESSION})"
+                f"NOT IN (SELECT anchor FROM gone)) TO '{temporary}' ({COPY_OPTIONS})"
             )
             temporary.replace(target)
             rows = int(db.execute(f"SELECT count(*) FROM read_parquet('{target}')").fetchone()[0])  # type: ignore[index]
