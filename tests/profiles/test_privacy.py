@@ -6,6 +6,7 @@ import orjson
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
+from omnicx.access import audit
 from omnicx.cli.main import app as cli
 from omnicx.collect.tables import events, rejected_events
 from omnicx.profiles.privacy import erase_person
@@ -101,6 +102,10 @@ def test_erasure_leaves_nothing_findable_and_keeps_the_person_out(
             assert found.status_code == 404, (type_name, value)
         assert client.get(f"/api/profiles/{profile_id}", headers=admin).status_code == 404
     with engine.connect() as connection:
+        logged = audit.entries(connection, action="profiles.erase")
+        assert [(e.target, e.actor.split(":")[:2]) for e in logged] == [
+            (profile_id, ["api", "admin"])
+        ]
         assert _count(connection, events) == 1  # u-2's page
         assert _count(connection, rejected_events) == 0
         for table in (profile_traits, profile_trait_observations, profile_consents):

@@ -2,7 +2,8 @@
 
 A token is `ocx_` followed by 43 URL-safe characters (256 random bits). Only its SHA-256 is
 stored: with that much entropy a fast hash is as safe as a slow one, and checking it costs
-nothing. Each token carries one role; `admin` may do everything.
+nothing. Each token carries one role; `admin` may do everything. Creating and revoking a
+token are recorded in the audit log (`access.audit`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select, update
 
+from omnicx.access import audit
 from omnicx.access.tables import api_tokens
 from omnicx.store.clock import as_utc, utc_now
 
@@ -96,9 +98,12 @@ def plausible_token(plaintext: str) -> bool:
 
 
 def create_token(
-    connection: Connection, *, role: str, name: str | None = None
+    connection: Connection, *, role: str, name: str | None = None, actor: str = "cli"
 ) -> tuple[TokenInfo, str]:
-    """Creates a token with `role`; returns it and its plaintext, which is shown only now."""
+    """Creates a token with `role`; returns it and its plaintext, which is shown only now.
+
+    `actor` (who asked: `cli`, `console:EMAIL`, `api:ROLE:NAME`) goes to the audit log.
+    """
     validate_role(role)
     name = (name or "").strip() or f"{role} token"
     if len(name) > 200 or not name.isprintable():
@@ -112,7 +117,16 @@ def create_token(
         )
     ).inserted_primary_key
     assert inserted is not None
-    return TokenInfo(inserted[0], name, role, hint, now, None, None), plaintext
+    token = TokenInfo(inserted[0], name, role, hint, now, None, None)
+    audit.record(
+        connection,
+        actor=actor,
+        action="tokens.create",
+        target=_audit_target(token),
+        detail={"role": role, "name": name, "hint": hint},
+        at=now,
+    )
+    return token, plaintext
 
 
 def list_tokens(connection: Connection, *, include_revoked: bool = True) -> list[TokenInfo]:
@@ -131,12 +145,24 @@ def get_token_or_raise(connection: Connection, *, token_id: int) -> TokenInfo:
     return _info(row)
 
 
-def revoke_token(connection: Connection, *, token_id: int) -> TokenInfo:
-    """Revokes a token for good (revoking it again changes nothing)."""
+def revoke_token(connection: Connection, *, token_id: int, actor: str = "cli") -> TokenInfo:
+    """Revokes a token for good (revoking it again changes nothing).
+
+    `actor` (who asked) goes to the audit log, with the first revocation only.
+    """
     token = get_token_or_raise(connection, token_id=token_id)
     if token.revoked_at is None:
+        now = utc_now()
         connection.execute(
-            update(api_tokens).where(api_tokens.c.id == token_id).values(revoked_at=utc_now())
+            update(api_tokens).where(api_tokens.c.id == token_id).values(revoked_at=now)
+        )
+        audit.record(
+            connection,
+            actor=actor,
+            action="tokens.revoke",
+            target=_audit_target(token),
+            detail={"role": token.role, "name": token.name, "hint": token.hint},
+            at=now,
         )
     return get_token_or_raise(connection, token_id=token_id)
 
@@ -164,6 +190,10 @@ def authenticate(connection: Connection, plaintext: str) -> Caller | None:
             update(api_tokens).where(api_tokens.c.id == row.id).values(last_used_at=now)
         )
     return Caller(row.id, row.role, row.name)
+
+
+def _audit_target(token: TokenInfo) -> str:
+    return f"token {token.id} ({token.name})"
 
 
 def _info(row: Row[Any]) -> TokenInfo:

@@ -11,10 +11,10 @@ from fastapi import Depends, Query, Request
 from omnicx.analytics.lake import LakeSnapshot, open_lake
 from omnicx.analytics.location import resolve_lake_dir
 from omnicx.analytics.scope import Scope, ScopeError, parse_filters
-from omnicx.api.auth import require_role
+from omnicx.api.auth import Caller, require_permission
 from omnicx.api.errors import ApiError, ErrorBody
 
-READERS = require_role("marketer", "analyst")
+READERS = require_permission("analytics.read")
 """Who may read journey analytics (admins may do everything)."""
 
 ANALYTICS_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -32,6 +32,7 @@ def lake_of(request: Request) -> LakeSnapshot:
 
 
 def scope_of(
+    _reader: Annotated[Caller, Depends(READERS)],
     start: Annotated[
         date | None, Query(description="First day (UTC, YYYY-MM-DD), inclusive.")
     ] = None,
@@ -56,5 +57,11 @@ def invalid(message: str) -> ApiError:
     return ApiError(422, "invalid_query", message)
 
 
-LakeDep = Annotated[LakeSnapshot, Depends(lake_of)]
+def _readers_lake(request: Request, _reader: Annotated[Caller, Depends(READERS)]) -> LakeSnapshot:
+    """The lake, for callers who may read analytics: whatever order a route lists its
+    parameters in, an unauthenticated request never gets the lake opened."""
+    return lake_of(request)
+
+
+LakeDep = Annotated[LakeSnapshot, Depends(_readers_lake)]
 ScopeDep = Annotated[Scope, Depends(scope_of)]

@@ -19,12 +19,12 @@ from omnicx.analytics.stage_settings_store import (
     store,
 )
 from omnicx.analytics.stages import PERIODS, stage_history, stage_report
-from omnicx.api.auth import Caller, require_role
+from omnicx.api.auth import Caller, require_permission
 from omnicx.api.errors import ApiError, ErrorBody
 
 router = APIRouter()
 
-EDITORS = require_role("marketer")
+EDITORS = require_permission("analytics.configure")
 """Who may change the stage model (admins may do everything)."""
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {

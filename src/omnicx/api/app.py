@@ -16,6 +16,7 @@ from omnicx.api.routers import mount_api
 from omnicx.api.runtime import Runtime
 from omnicx.collect import api as collect_api
 from omnicx.collect import browser as collect_browser
+from omnicx.console.mount import mount_console
 from omnicx.settings import Settings
 
 
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, *, serving: bool = False) -> Fa
     app.include_router(collect_api.router)
     app.include_router(collect_browser.router)
     mount_api(app)  # the admin API under /api: routers listed in api/routers.py, bearer auth
+    mount_console(app)  # the web console under /console: session cookies, pages
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database readiness")
     def healthz(request: Request, response: Response) -> dict[str, Any]:

@@ -1,12 +1,14 @@
-"""Authentication of the admin API: `Authorization: Bearer TOKEN`, and roles per route.
+"""Authentication of the admin API: `Authorization: Bearer TOKEN`, and permissions per route.
 
-Routes declare who may call them with a dependency:
+Routes declare what a caller needs with a dependency, a permission of the policy the web
+console shares (`omnicx.access.permissions`):
 
-    caller: Caller = Depends(require_role("admin", "support"))
+    caller: Caller = Depends(require_permission("profiles.read"))
 
-`admin` may call every route; `require_role()` with no role admits any valid token.
+`admin` holds every permission; `require_role()` with no role admits any valid token.
 No or a malformed header, an unknown or a revoked token: 401 `unauthorized` (with
-`WWW-Authenticate: Bearer`); a token whose role is not allowed: 403 `forbidden`.
+`WWW-Authenticate: Bearer`); a token whose role lacks the permission: 403 `forbidden`,
+naming the permission and the roles that hold it.
 
 Token lookups are cached for `TOKEN_CACHE_SECONDS` per server process, so revoking a token
 takes effect within that time, and a busy client costs no database query per request.
@@ -24,10 +26,18 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
 from omnicx.access import service as access_service
+from omnicx.access.permissions import roles_with
 from omnicx.access.service import ROLES, Caller, authenticate, hash_token
 from omnicx.api.errors import ApiError
 
-__all__ = ["TOKEN_CACHE_SECONDS", "Caller", "TokenCache", "require_role"]
+__all__ = [
+    "TOKEN_CACHE_SECONDS",
+    "Caller",
+    "TokenCache",
+    "permission_required_by",
+    "require_permission",
+    "require_role",
+]
 
 TOKEN_CACHE_SECONDS = access_service.TOKEN_CACHE_SECONDS
 """How long a token lookup is reused: the longest a revoked token keeps working."""
@@ -145,3 +155,46 @@ def require_role(*roles: str) -> Callable[..., Caller]:
         return caller
 
     return caller_with_role
+
+
+_permission_checks: dict[str, Callable[..., Caller]] = {}
+_permission_checks_lock = threading.Lock()
+
+
+def require_permission(permission: str) -> Callable[..., Caller]:
+    """A dependency admitting tokens whose role holds `permission`; it returns the Caller.
+
+    The same permission always gives the same dependency (so FastAPI runs it once per
+    request); an unknown permission raises AccessError at once, when the route is declared.
+    """
+    roles = list(roles_with(permission))
+    with _permission_checks_lock:
+        found = _permission_checks.get(permission)
+        if found is not None:
+            return found
+
+        def caller_with_permission(
+            request: Request,
+            _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+        ) -> Caller:
+            caller = authenticated_caller(request)
+            if caller.role not in roles:
+                raise ApiError(
+                    403,
+                    "forbidden",
+                    f"this needs the permission {permission} "
+                    f"(role{'s' if len(roles) > 1 else ''} {_either(roles)}); "
+                    f"your token has {caller.role}",
+                )
+            return caller
+
+        _permission_checks[permission] = caller_with_permission
+        return caller_with_permission
+
+
+def permission_required_by(dependency: object) -> str | None:
+    """The permission a dependency made by `require_permission` asks for, else None."""
+    for permission, check in _permission_checks.items():
+        if check is dependency:
+            return permission
+    return None

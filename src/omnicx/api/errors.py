@@ -8,7 +8,7 @@ message naming each field and what is wrong (`query.type: field required`). Path
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -116,8 +116,28 @@ def describe_validation_errors(errors: Any) -> list[dict[str, str]]:
     return described
 
 
+PageErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
+_page_handlers: dict[str, PageErrorHandler] = {}
+
+
+def answer_errors_as_pages(prefix: str, handler: PageErrorHandler) -> None:
+    """Lets the pages under `prefix` (the console) answer their own HTTP and validation
+    errors, as pages in the reader's language rather than JSON."""
+    _page_handlers[prefix] = handler
+
+
+def _page_handler(request: Request) -> PageErrorHandler | None:
+    path: str = request.scope.get("path", "")
+    for prefix, handler in _page_handlers.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return handler
+    return None
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if (page := _page_handler(request)) is not None:
+        return await page(request, exc)
     if not _is_api(request):
         return await http_exception_handler(request, exc)
     if isinstance(exc, ApiError):
@@ -136,6 +156,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if (page := _page_handler(request)) is not None:
+        return await page(request, exc)
     if not _is_api(request):
         return await request_validation_exception_handler(request, exc)
     errors = describe_validation_errors(exc.errors())
@@ -146,6 +168,8 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    if (page := _page_handler(request)) is not None:
+        return await page(request, exc)
     if not _is_api(request):
         return PlainTextResponse("Internal Server Error", status_code=500)
     return error_response(

@@ -2,9 +2,10 @@
 
 A domain adds its `APIRouter` to `API_ROUTERS` below. Its paths are relative to `/api`
 (the profiles router declares `/profiles/lookup`, served at `/api/profiles/lookup`); each
-route protects itself with `Depends(require_role(...))` from `omnicx.api.auth` and raises
-`omnicx.api.errors.ApiError` for its errors. Every route documents the 401, 403 and 422
-answers (`ERROR_RESPONSES`); all errors under `/api` are JSON `{"code", "message"}`.
+route protects itself with `Depends(require_permission("..."))` from `omnicx.api.auth`
+(a permission of `omnicx.access.permissions`) and raises `omnicx.api.errors.ApiError` for
+its errors. Every route documents the 401, 403 and 422 answers (`ERROR_RESPONSES`); all
+errors under `/api` are JSON `{"code", "message"}`.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy import Connection, Engine
 
-from omnicx.api.auth import Caller, require_role
+from omnicx.api.auth import Caller, require_permission
 from omnicx.api.errors import ApiError, ErrorBody, ValidationErrorBody
 from omnicx.audiences import segments as store
 from omnicx.audiences.definition_text import render
@@ -33,8 +33,8 @@ from omnicx.profiles.service import ProfileError
 
 router = APIRouter(tags=["audiences"])
 
-READERS = require_role("marketer", "analyst", "support")
-WRITERS = require_role("marketer")
+READERS = require_permission("audiences.read")
+WRITERS = require_permission("audiences.write")
 
 STATUS: dict[str, int] = {
     "not_found": 404,

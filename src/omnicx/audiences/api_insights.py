@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from omnicx.api.auth import Caller, require_role
+from omnicx.api.auth import Caller, require_permission
 from omnicx.api.errors import ApiError, ErrorBody
 from omnicx.audiences import segments as store
 from omnicx.audiences.ad_export import write_members_csv, write_platform_csv
@@ -25,7 +25,7 @@ from omnicx.store.clock import utc_now
 
 router = APIRouter(tags=["audiences"])
 
-EXPORTERS = require_role("marketer")
+EXPORTERS = require_permission("audiences.export")
 FORMATS = (
     "members: profile_id, email, phone; google / meta: SHA-256 hashed e-mails and phones in "
     "the platform's upload format."

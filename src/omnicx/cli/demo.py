@@ -118,13 +118,39 @@ def demo(
             with Progress(*columns, console=console, transient=False) as progress:
                 report = run_demo(engine, database_url, options, _Bars(progress, customers))
             _report_in_euros(engine, database_url)
+            login = _console_login(engine, output)
         except (DemoError, DeliveryError, ImportFileError) as exc:
             fail(str(exc))
         except httpx.HTTPError as exc:  # a --url server that is not there, or went away
             fail(f"cannot reach {url}: {exc}")
         except OSError as exc:
             fail(f"cannot write the demo's files: {exc}")
-    _summary(report)
+    _summary(report, login)
+
+
+DEMO_ADMIN = "demo-admin@example.com"
+"""The console login `omnicx demo` creates when the database has none."""
+
+
+def _console_login(engine: Engine, output: Path) -> tuple[str, str] | None:
+    """A console admin for the demo (random password, also saved in OUTPUT/console-login.txt),
+    unless the database already has console users: then nobody is added."""
+    import secrets
+
+    from omnicx.access import users
+
+    with engine.begin() as connection:
+        if users.list_users(connection):
+            return None
+        password = secrets.token_urlsafe(12)
+        users.add_user(
+            connection, DEMO_ADMIN, role="admin", password=password, name="Demo admin",
+            actor="cli:demo",
+        )  # fmt: skip
+    saved = output / "console-login.txt"
+    saved.write_text(f"{DEMO_ADMIN}\n{password}\n", encoding="utf-8")
+    saved.chmod(0o600)
+    return DEMO_ADMIN, password
 
 
 def _report_in_euros(engine: Engine, database_url: str) -> None:
@@ -144,7 +170,7 @@ def _parse_day(text: str) -> date:
         fail(f"--until {text!r} is not a date; write YYYY-MM-DD.", code=2)
 
 
-def _summary(report: DemoReport) -> None:
+def _summary(report: DemoReport, login: tuple[str, str] | None) -> None:
     by_channel: dict[str, dict[str, int]] = {}
     for (channel, name), count in sorted(report.events.items()):
         by_channel.setdefault(channel, {})[name] = count
@@ -169,6 +195,12 @@ def _summary(report: DemoReport) -> None:
         ("time", f"{report.seconds:,.1f} s ({rate:,.0f} events/s)"),
         ("exports", str(report.output)),
         ("ground truth", str(report.truth_path)),
+        (
+            "console login",
+            f"{login[0]}  password {login[1]}  (also in {report.output / 'console-login.txt'})"
+            if login
+            else "the console users already in this database",
+        ),
     ):
         overview.add_row(label, value)
     console.print(overview)

@@ -33,6 +33,7 @@ from omnicx.cli import sources as sources_cli
 from omnicx.cli import stages as stages_cli
 from omnicx.cli import syncs as syncs_cli
 from omnicx.cli import tokens as tokens_cli
+from omnicx.cli import users as users_cli
 from omnicx.cli.common import DbOption, console, open_database
 from omnicx.store.config import DATABASE_URL_ENV, resolve_database_url
 
@@ -47,6 +48,8 @@ app.add_typer(identity_cli.app, name="identity")
 app.add_typer(profiles_cli.profile_app, name="profile")
 app.add_typer(profiles_cli.profiles_app, name="profiles")
 app.add_typer(tokens_cli.app, name="tokens")
+app.add_typer(users_cli.app, name="users")
+app.command("audit")(users_cli.audit)
 app.add_typer(report_cli.app, name="report")
 app.add_typer(lake_cli.app, name="lake")
 app.add_typer(stages_cli.app, name="stages")
@@ -108,6 +111,7 @@ def serve(
         f"[bold green]omnicx {omnicx.__version__}[/] serving on [bold]http://{host}:{port}[/]\n"
         f"  database      {shown}\n"
         f"  collection    http://{host}:{port}/v1/batch  (Segment/RudderStack SDKs: this host)\n"
+        f"  console       http://{host}:{port}/console  (logins: `omnicx users add`)\n"
         f"  API docs      http://{host}:{port}/docs\n"
         f"  health        http://{host}:{port}/healthz\n"
         f"  processing    {'a child process' if processing else 'off (run `omnicx worker`)'}\n"

@@ -89,6 +89,19 @@ def validate_channel(channel: str) -> str:
     return channel
 
 
+def name_problem(connection: Connection, name: str) -> str | None:
+    """Why `name` cannot name a new source (`add` refuses it): "invalid" (see `add`),
+    "reserved" (the built-in source's name) or "taken"; None when it can."""
+    name = name.strip()
+    if not _NAME.match(name):
+        return "invalid"
+    if name.lower() == SYSTEM_SOURCE:
+        return "reserved"
+    if connection.execute(select(sources.c.id).where(sources.c.name == name)).first():
+        return "taken"
+    return None
+
+
 def add(connection: Connection, *, name: str, channel: str) -> Source:
     """Creates a source with a fresh write key."""
     name = name.strip()

@@ -17,6 +17,7 @@ from psycopg.errors import UniqueViolation
 from psycopg.types.string import BytesBinaryDumper
 from sqlalchemy import Connection, func, select, text
 
+from omnicx.collect.inspection import keep_latest_rejections
 from omnicx.collect.tables import events, rejected_events
 
 STREAM_LOCK_KEY = 7_270_001
@@ -111,6 +112,9 @@ def append(
                 for r in rejections
             ],
         )
+        # Rejections are rare; a source sending nothing but bad messages must not fill the
+        # database: only its latest ones are kept.
+        keep_latest_rejections(connection, [r.source_id for r in rejections])
     rows = _first_of_each_message(rows)
     if not rows:
         return 0

@@ -60,6 +60,8 @@ events = Table(
     # The whole message as accepted (batch context merged, receivedAt and corrected timestamp set).
     Column("payload", Text, nullable=False),
     UniqueConstraint("source_id", "message_id"),
+    # A source's latest events after a cursor (the console's live debugger).
+    Index("ix_events_source_id_id", "source_id", "id"),
     # Ids are stream positions: SQLite must never hand out the id of a deleted (erased) event
     # again, or consumers past that position would never see the new one.
     sqlite_autoincrement=True,

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import Connection, Engine
 
-from omnicx.api.auth import Caller, require_role
+from omnicx.access import audit
+from omnicx.api.auth import Caller, require_permission
 from omnicx.api.errors import ApiError, ErrorBody
 from omnicx.profiles import privacy, service
 from omnicx.profiles.schemas import (
@@ -27,10 +28,10 @@ from omnicx.profiles.service import ProfileError
 
 router = APIRouter(tags=["profiles"])
 
-READERS = require_role("support", "marketer", "analyst")
-REPAIRERS = require_role("support")
-CONSENT_WRITERS = require_role("support", "marketer")
-PRIVACY = require_role("admin")
+READERS = require_permission("profiles.read")
+REPAIRERS = require_permission("profiles.repair")
+CONSENT_WRITERS = require_permission("profiles.consent")
+PRIVACY = require_permission("profiles.privacy")
 
 STATUS: dict[str, int] = {
     "not_found": 404,
@@ -214,7 +215,11 @@ def unmerge(
     """Splits a merged profile back in two and keeps the two sides apart from now on; both
     profiles' traits and computed traits are rebuilt at once."""
     with _transaction(request) as connection:
-        return service.unmerge(connection, change_id, actor=_actor(caller))
+        result = service.unmerge(connection, change_id, actor=_actor(caller))
+        audit.record(
+            connection, actor=_actor(caller), action="identity.unmerge", target=str(change_id)
+        )
+        return result
 
 
 @router.get(
@@ -274,7 +279,9 @@ def export(
     """One JSON document: the profile, every trait observation, the consent history, every
     event in full, identity changes and conflicts (docs/privacy.md)."""
     with _transaction(request) as connection:
-        return privacy.export_person(connection, profile_id)
+        document = privacy.export_person(connection, profile_id)
+        audit.record(connection, actor=_actor(caller), action="profiles.export", target=profile_id)
+        return document
 
 
 @router.delete(
@@ -305,4 +312,6 @@ def erase(
             f"Erasure cannot be undone: repeat the profile id as ?confirm={profile_id}.",
         )
     with _transaction(request) as connection:
-        return privacy.erase_person(connection, profile_id, actor=_actor(caller))
+        erased = privacy.erase_person(connection, profile_id, actor=_actor(caller))
+        audit.record(connection, actor=_actor(caller), action="profiles.erase", target=profile_id)
+        return erased

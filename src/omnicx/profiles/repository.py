@@ -12,6 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from omnicx.profiles.consent import ConsentSignal
 from omnicx.profiles.facts import TraitValue
 from omnicx.profiles.fold import Stats
+from omnicx.profiles.name_keys import NAME_TRAITS, forget_name_keys, refresh_name_keys
 from omnicx.profiles.tables import (
     profile_consent_history,
     profile_consents,
@@ -182,8 +183,12 @@ def history_rows(signals: Collection[ConsentSignal]) -> list[dict[str, Any]]:
 
 
 def save_traits(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Stores winning trait values (replacing the previous winners)."""
+    """Stores winning trait values (replacing the previous winners); a changed name is
+    searchable at once."""
     upsert(connection, profile_traits, rows, ["profile_id", "name"])
+    named = {str(row["profile_id"]) for row in rows if row["name"] in NAME_TRAITS}
+    if named:
+        refresh_name_keys(connection, named)
 
 
 def save_stats(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -208,6 +213,7 @@ def add_history(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> No
 
 def delete_derived(connection: Connection, profile_ids: Collection[str]) -> None:
     """Forgets the traits, computed traits and consents in force of these profiles."""
+    forget_name_keys(connection, profile_ids)
     for chunk in chunks(sorted(profile_ids)):
         for table in (profile_traits, profile_stats, profile_consents):
             connection.execute(delete(table).where(table.c.profile_id.in_(chunk)))
@@ -218,6 +224,7 @@ def wipe(connection: Connection) -> None:
     stay, and are in force again until events say otherwise."""
     for table in (profile_traits, profile_stats, profile_consents, profile_trait_observations):
         connection.execute(delete(table))
+    forget_name_keys(connection, None)
     connection.execute(
         delete(profile_consent_history).where(profile_consent_history.c.event_id.is_not(None))
     )
@@ -393,6 +400,7 @@ def trait_names(connection: Connection) -> list[str]:
 
 def erase(connection: Connection, profile_id: str, event_ids: Collection[int]) -> dict[str, int]:
     """Deletes everything held about a profile and its events; returns rows deleted per kind."""
+    forget_name_keys(connection, [profile_id])
     counts = {"trait_observations": 0, "consent_history": 0}
     for chunk in chunks(sorted(event_ids)):
         counts["trait_observations"] += (
@@ -446,6 +454,7 @@ def profiles_with_traits(connection: Connection) -> list[str]:
 
 def delete_traits(connection: Connection, profile_ids: Collection[str]) -> None:
     """Forgets the winning trait values of these profiles."""
+    forget_name_keys(connection, profile_ids)
     for chunk in chunks(sorted(profile_ids)):
         connection.execute(delete(profile_traits).where(profile_traits.c.profile_id.in_(chunk)))
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Engine
 
-from omnicx.api.auth import Caller, require_role
+from omnicx.api.auth import Caller, require_permission
 from omnicx.api.errors import ApiError, ErrorBody
 from omnicx.profiles import matching_job as job
 from omnicx.profiles.matching_job import MatchJobError, MatchJobReport, ReviewView
@@ -20,8 +20,8 @@ from omnicx.profiles.matching_records import FIELDS
 
 router = APIRouter(tags=["identity"])
 
-RUNNERS = require_role("admin")
-REVIEWERS = require_role("support")
+RUNNERS = require_permission("identity.matching")
+REVIEWERS = require_permission("profiles.repair")
 
 STATUS: dict[str, int] = {
     "invalid_thresholds": 422,

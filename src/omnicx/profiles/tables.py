@@ -140,3 +140,16 @@ profile_consents = Table(
     Column("actor", String(200)),
     Column("note", Text),
 )
+
+# Name search (profiles/search.py): each profile's names folded (lower case, no accents),
+# once from every word on ("ayse nur yilmaz", "nur yilmaz", "yilmaz"), so a prefix of a
+# first, middle or last name is one range scan of the primary key. Byte order ("C"
+# collation) on PostgreSQL, as SQLite compares, so a prefix is a range.
+NameKey = String(200).with_variant(String(200, collation="C"), "postgresql")
+profile_name_keys = Table(
+    "profile_name_keys",
+    metadata,
+    Column("key", NameKey, primary_key=True),
+    Column("profile_id", ProfileId, primary_key=True),
+    Index("ix_profile_name_keys_profile_id", "profile_id"),
+)

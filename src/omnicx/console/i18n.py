@@ -1,0 +1,158 @@
+"""The console's languages: message catalogs (gettext, via Babel), the reader's language, and
+numbers and dates formatted the way that language writes them.
+
+Catalogs are the `.po` files under `locale/` (`make console-messages` extracts new strings),
+compiled in memory when the console starts: no compiled `.mo` file to forget to rebuild.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from datetime import datetime as DateTime
+from functools import cache
+from pathlib import Path
+
+from babel import Locale, dates, numbers
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+LOCALE_DIR = Path(__file__).parent / "locale"
+DOMAIN = "messages"
+
+
+@dataclass(frozen=True, slots=True)
+class Language:
+    """A language the console speaks."""
+
+    code: str
+    name: str
+    """The language's name in itself, as the language picker shows it."""
+    rtl: bool = False
+
+
+LANGUAGES: dict[str, Language] = {
+    language.code: language
+    for language in (
+        Language("en", "English"),
+        Language("tr", "Türkçe"),
+        Language("nl", "Nederlands"),
+        Language("lv", "Latviešu"),
+        Language("fa", "فارسی", rtl=True),
+    )
+}
+DEFAULT_LANGUAGE = "en"
+"""Messages are written in English in the templates and the code: `en` needs no catalog."""
+
+
+@cache
+def translations(code: str) -> gettext.NullTranslations:
+    """The catalog of language `code` (English, or a language without a catalog: the
+    messages as written)."""
+    po = LOCALE_DIR / code / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if code == DEFAULT_LANGUAGE or not po.exists():
+        return gettext.NullTranslations()
+    with po.open("rb") as source:
+        catalog = read_po(source, locale=code, domain=DOMAIN)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog, use_fuzzy=False)
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
+
+
+def supported(code: str | None) -> str | None:
+    """`code` (a language tag such as `fa-IR` or `nl`) as one of LANGUAGES, or None."""
+    if not code:
+        return None
+    code = code.strip().replace("_", "-").lower()
+    if code in LANGUAGES:
+        return code
+    primary = code.split("-", 1)[0]
+    return primary if primary in LANGUAGES else None
+
+
+def from_accept_language(header: str | None) -> str | None:
+    """The best of LANGUAGES for an `Accept-Language` header, or None."""
+    if not header:
+        return None
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(header.split(",")):
+        tag, _, parameters = part.strip().partition(";")
+        quality = 1.0
+        for parameter in parameters.split(";"):
+            name, _, value = parameter.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if tag and quality > 0:
+            ranked.append((-quality, position, tag))
+    for _, _, tag in sorted(ranked):
+        found = supported(tag)
+        if found:
+            return found
+    return None
+
+
+def choose(candidates: Iterable[str | None]) -> str:
+    """The first supported language of `candidates` (the reader's explicit choice first),
+    else English."""
+    for candidate in candidates:
+        found = supported(candidate)
+        if found:
+            return found
+    return DEFAULT_LANGUAGE
+
+
+class Formatter:
+    """Numbers, percentages, money and times as language `code` writes them."""
+
+    def __init__(self, code: str) -> None:
+        self.locale = Locale.parse(code)
+
+    def number(self, value: float | int | None, digits: int | None = None) -> str:
+        if value is None:
+            return "–"
+        if digits is None:
+            return numbers.format_decimal(value, locale=self.locale)
+        pattern = "#,##0" + ("." + "0" * digits if digits else "")
+        return numbers.format_decimal(value, format=pattern, locale=self.locale)
+
+    def percent(self, share: float | None, digits: int = 1) -> str:
+        if share is None:
+            return "–"
+        pattern = "#,##0" + ("." + "0" * digits if digits else "") + "%"
+        return numbers.format_percent(share, format=pattern, locale=self.locale)
+
+    def money(self, amount: float | None, currency: str) -> str:
+        if amount is None:
+            return "–"
+        return numbers.format_currency(amount, currency, locale=self.locale)
+
+    def datetime(self, moment: DateTime | None, form: str = "medium") -> str:
+        if moment is None:
+            return "–"
+        return dates.format_datetime(moment, form, locale=self.locale)
+
+    def date(self, day: date | None, form: str = "medium") -> str:
+        if day is None:
+            return "–"
+        return dates.format_date(day, form, locale=self.locale)
+
+    def duration(self, span: timedelta | float | None) -> str:
+        """A duration in words ("3 hours"); seconds when given a number."""
+        if span is None:
+            return "–"
+        if not isinstance(span, timedelta):
+            span = timedelta(seconds=span)
+        return dates.format_timedelta(span, locale=self.locale)
+
+    def ago(self, moment: DateTime | None, now: DateTime) -> str:
+        """How long before `now` `moment` was ("5 minutes ago")."""
+        if moment is None:
+            return "–"
+        return dates.format_timedelta(moment - now, add_direction=True, locale=self.locale)
