@@ -52,18 +52,27 @@ def _bad_k(request: Request) -> Response:
         "message.html",
         {
             "problem": "invalid",
-            "errors": [{"field": "k", "message": _translated(request, K_MESSAGE)}],
+            "errors": [{"field": "k", "message": _k_message(request)}],
         },
         status_code=422,
     )
 
 
-K_MESSAGE: Final = N_("must be empty (chosen for you) or a whole number from 2 to 12")
+K_MESSAGE: Final = N_("must be empty (chosen for you) or a whole number from %(low)s to %(high)s")
 
 
 def _translated(request: Request, message: str) -> str:
     language = getattr(request.state, "language", i18n.DEFAULT_LANGUAGE)
     return i18n.translations(language).gettext(message)
+
+
+def _k_message(request: Request) -> str:
+    language = getattr(request.state, "language", i18n.DEFAULT_LANGUAGE)
+    formatter = i18n.Formatter(language)
+    return i18n.translations(language).gettext(K_MESSAGE) % {
+        "low": formatter.number(min(K_CHOICES)),
+        "high": formatter.number(max(K_CHOICES)),
+    }
 
 
 @router.get("/audiences/personas")

@@ -69,6 +69,17 @@ async def _csrf_rejected(request: Request, exc: Exception) -> Response:
     return render(request, "message.html", {"problem": "csrf"}, status_code=403)
 
 
+_LOCATIONS = ("query.", "body.", "path.", "form.", "header.", "cookie.")
+
+
+def _field_name(field: str) -> str:
+    """`query.days` as `days`: the reader knows the field, not where the request carried it."""
+    for location in _LOCATIONS:
+        if field.startswith(location):
+            return field[len(location) :]
+    return field
+
+
 async def _page_error(request: Request, exc: Exception) -> Response:
     """HTTP, validation and unexpected errors of console paths, as pages."""
     if not hasattr(request.state, "language"):
@@ -81,7 +92,10 @@ async def _page_error(request: Request, exc: Exception) -> Response:
         except Exception:  # the page must be answered even when the database is not
             log.warning("console error page %s: no session lookup", request.url.path)
     if isinstance(exc, RequestValidationError):
-        errors = describe_validation_errors(exc.errors())
+        errors = [
+            {**error, "field": _field_name(error["field"])}
+            for error in describe_validation_errors(exc.errors())
+        ]
         return render(
             request, "message.html", {"problem": "invalid", "errors": errors}, status_code=422
         )
