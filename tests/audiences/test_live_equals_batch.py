@@ -4,7 +4,8 @@ Random customers send random events (orders with amounts on two channels, produc
 identifies that set traits, add e-mails and link browsers to accounts), in random batches,
 while the clock moves on by random steps. Throughout, the membership consumer keeps segments
 live from events, merges and timers; at the end a batch evaluation of every profile from the
-stored events (not the live path's hits) must find exactly the same members.
+stored events (not the live path's hits) must find exactly the same members, and so must the
+bulk recompute (every profile exported to Arrow, evaluated in DuckDB).
 """
 
 from __future__ import annotations
@@ -143,5 +144,12 @@ def test_live_members_equal_a_batch_recompute_from_the_events(
     shop.advance(hours=1)
     with engine.connect() as connection:
         report = recompute(connection, now=shop.now, from_events=True)
+        bulk = recompute(connection, now=shop.now)  # the Arrow export and DuckDB
     assert report.agrees, (report.entered, report.exited)
     assert report.live == report.members
+    assert (bulk.profiles, bulk.members, bulk.live) == (
+        report.profiles,
+        report.members,
+        report.live,
+    )
+    assert bulk.agrees

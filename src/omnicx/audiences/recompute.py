@@ -3,8 +3,15 @@
 `prepare` brings new and changed segments live (the membership consumer runs it); `recompute`
 is the batch path users run (`omnicx segments recompute`): it evaluates everyone again and
 reports, per segment, how many members the batch finds and how many differ from the live
-members, and can store the batch's answer. With `from_events`, event conditions are evaluated
-from the raw stored events instead of the hits the live path kept: an independent check.
+members, and can store the batch's answer.
+
+By default `recompute` evaluates in bulk (recompute_bulk: every profile's facts exported to
+Arrow, every segment in one DuckDB query, compared with the stored members there too); a
+segment the bulk path cannot compile is evaluated page by page by the Python evaluator, as
+everything is with `bulk=False`. With `from_events`, event conditions are evaluated from the
+raw stored events instead of the hits the live path kept: an independent check, always by the
+Python evaluator. With `apply`, profiles whose answer differs are evaluated again by the Python
+evaluator (which must agree) and settled as the live path does (events, timers).
 """
 
 from __future__ import annotations
@@ -29,9 +36,11 @@ from omnicx.audiences.membership import (
     settle,
     stored_members,
 )
+from omnicx.audiences.recompute_bulk import BulkMismatch, evaluate_in_bulk, split
 from omnicx.audiences.segments import Segment, all_segments, mark_ready
 from omnicx.collect import history
 from omnicx.identity import service as identity
+from omnicx.store.bulk import chunks
 from omnicx.store.clock import as_utc
 
 PAGE: Final = 500
@@ -51,6 +60,8 @@ class Report:
     """In the batch's answer, not among the stored members."""
     exited: dict[str, int] = field(default_factory=dict)
     """Among the stored members, not in the batch's answer."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Time taken by each stage of a bulk evaluation (export, evaluate, compare)."""
 
     @property
     def agrees(self) -> bool:
@@ -72,19 +83,31 @@ def evaluate_everyone(
     from_events: bool = False,
     on_page: Callable[[dict[str, PersonFacts], dict[str, Outcome]], None],
     progress: Callable[[int], None] | None = None,
+    answered: Collection[str] = (),
+    answers: Mapping[str, Collection[str]] | None = None,
 ) -> int:
     """Evaluates every profile there is against the plan, page by page, handing each page's
-    facts and outcomes to `on_page`; returns how many profiles."""
+    facts and outcomes to `on_page`; returns how many profiles. With `answers` (profile ->
+    segment keys), the segments of `answered` (evaluated before, in bulk) are read from there,
+    not from the stored memberships."""
     keys = list(plan.conditions)
     planned = {s.key for s in plan.segments}
     key_of = {s.id: s.key for s in all_segments(connection)}
+    answered = set(answered)
     after, total = "", 0
     while page := identity.profile_ids(connection, after=after, page=PAGE):
         after = page[-1]
         held = {
-            p: [key_of[s] for s in segments if key_of.get(s) not in planned and s in key_of]
+            p: [
+                key_of[s]
+                for s in segments
+                if s in key_of and key_of[s] not in planned and key_of[s] not in answered
+            ]
             for p, segments in stored_members(connection, page).items()
         }
+        if answers is not None:
+            for p in page:
+                held[p] = [*held.get(p, ()), *answers.get(p, ())]
         facts = load_facts(connection, page, keys, memberships=held)
         if from_events:
             facts = _with_raw_event_times(connection, plan, facts)
@@ -130,19 +153,70 @@ def recompute(
     keys: Collection[str] | None = None,
     apply: bool = False,
     from_events: bool = False,
+    bulk: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> Report:
     """Evaluates every profile against the ready segments (or those of `keys`) and compares
     with the stored members; with `apply`, stores the batch's answer (emitting the entered and
-    exited events)."""
+    exited events). `bulk=False` evaluates with the Python evaluator only (as `from_events`
+    always does)."""
     segments = [s for s in all_segments(connection) if s.ready]
     chosen = {s.key for s in segments} if keys is None else set(keys)
     plan = plan_with_references(segments, chosen)
     report = Report()
-    key_of = {s.id: s.key for s in plan.segments}
     for segment in plan.segments:
         for counter in (report.members, report.live, report.entered, report.exited):
             counter[segment.key] = 0
+    if from_events or not bulk:
+        report.profiles = _page_by_page(
+            connection, plan, report, now=now, apply=apply, from_events=from_events,
+            earlier_timers_only=keys is not None, progress=progress,
+        )  # fmt: skip
+        return report
+    in_bulk, left = split(plan, now)
+    planned = {s.id for s in plan.segments}
+    outside = {s.id: s.key for s in all_segments(connection) if s.id not in planned}
+    answer = evaluate_in_bulk(connection, in_bulk, now, held=outside, keep_answers=bool(left))
+    report.profiles, report.seconds = answer.profiles, answer.seconds
+    for mine, theirs in (
+        (report.members, answer.members),
+        (report.live, answer.live),
+        (report.entered, answer.entered),
+        (report.exited, answer.exited),
+    ):
+        mine.update(theirs)
+    if progress is not None:
+        progress(answer.profiles)
+    if left:
+        _page_by_page(
+            connection, Plan.of(left), report, now=now, apply=apply, from_events=False,
+            earlier_timers_only=True, answered={s.key for s in in_bulk},
+            answers=answer.keys_of or {},
+        )  # fmt: skip
+    if apply and answer.changed:
+        settle_changed(
+            connection, Plan.of(in_bulk), answer.changed, now=now,
+            earlier_timers_only=keys is not None or bool(left),
+        )  # fmt: skip
+    return report
+
+
+def _page_by_page(
+    connection: Connection,
+    plan: Plan,
+    report: Report,
+    *,
+    now: datetime,
+    apply: bool,
+    from_events: bool,
+    earlier_timers_only: bool,
+    progress: Callable[[int], None] | None = None,
+    answered: Collection[str] = (),
+    answers: Mapping[str, Collection[str]] | None = None,
+) -> int:
+    """The Python evaluator over every profile, page by page: counts into `report`, and with
+    `apply` settles each page; returns how many profiles."""
+    key_of = {s.id: s.key for s in plan.segments}
 
     def on_page(facts: dict[str, PersonFacts], outcomes: dict[str, Outcome]) -> None:
         stored = stored_members(connection, outcomes)
@@ -164,13 +238,53 @@ def recompute(
                 facts,
                 now=now,
                 reason="recompute",
-                earlier_timers_only=keys is not None,
+                earlier_timers_only=earlier_timers_only,
             )
 
-    report.profiles = evaluate_everyone(
-        connection, plan, now, from_events=from_events, on_page=on_page, progress=progress
-    )
-    return report
+    return evaluate_everyone(
+        connection, plan, now, from_events=from_events, on_page=on_page, progress=progress,
+        answered=answered, answers=answers,
+    )  # fmt: skip
+
+
+def settle_changed(
+    connection: Connection,
+    plan: Plan,
+    changed: Mapping[str, frozenset[int]],
+    *,
+    now: datetime,
+    earlier_timers_only: bool,
+) -> Changes:
+    """Stores the bulk answer of the profiles whose members it changes (profile -> the plan's
+    segments it is in): each is evaluated again by the Python evaluator, which must give the
+    same members (else BulkMismatch, nothing stored), and settled as the live path does, with
+    its events and its timer. Other profiles keep their members and timers."""
+    planned = {s.key for s in plan.segments}
+    key_of = {s.id: s.key for s in all_segments(connection)}
+    keys = list(plan.conditions)
+    changes = Changes()
+    for page in chunks(sorted(changed), PAGE):
+        held = {
+            p: [key_of[s] for s in segments if s in key_of and key_of[s] not in planned]
+            for p, segments in stored_members(connection, page).items()
+        }
+        facts = load_facts(connection, page, keys, memberships=held)
+        outcomes = evaluate_all(plan, facts, now)
+        wrong = sorted(p for p in page if p not in outcomes or outcomes[p].members != changed[p])
+        if wrong:
+            raise BulkMismatch(
+                f"the bulk and the Python evaluators disagree on {len(wrong)} profile(s) "
+                f"({', '.join(wrong[:5])}): the recompute stopped (roll its transaction back). "
+                "Please report it; `omnicx segments recompute --python --apply` stores the "
+                "Python evaluator's answer."
+            )
+        changes.add(
+            settle(
+                connection, plan, outcomes, facts, now=now, reason="recompute",
+                earlier_timers_only=earlier_timers_only,
+            )
+        )  # fmt: skip
+    return changes
 
 
 def prepare(

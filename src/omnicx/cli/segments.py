@@ -351,6 +351,14 @@ def recompute(
             "path kept (slower; an independent check).",
         ),
     ] = False,
+    python: Annotated[
+        bool,
+        typer.Option(
+            "--python",
+            help="Evaluate profile by profile with the Python evaluator instead of in bulk "
+            "(DuckDB): slower, the reference.",
+        ),
+    ] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -386,6 +394,7 @@ def recompute(
                 keys=keys or None,
                 apply=apply,
                 from_events=from_events,
+                bulk=not python,
                 progress=lambda n: bar.update(task, completed=n),
             )
     rows = [
