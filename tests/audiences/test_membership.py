@@ -185,3 +185,20 @@ def test_batch_recompute_agrees_with_the_live_members(shop: LiveShop) -> None:
     assert report.agrees
     assert report.members == {"recent-buyers": 1, "gold": 1}
     assert report.live == report.members
+
+
+def test_a_new_person_enters_a_did_not_segment_without_doing_anything_it_watches(
+    shop: LiveShop,
+) -> None:
+    # Found by the bulk recompute's property test: a segment of "did not" only watches its
+    # event, but a person nobody evaluated yet must be evaluated against every segment.
+    shop.define(
+        "no-recent-views",
+        {"event": "Product Viewed", "did": False, "within": {"last_hours": 24}},
+    )
+    shop.send("web", identify("u1", traits={"email": "ada@example.com"}))
+    assert shop.segments_of("user_id", "u1") == {"no-recent-views"}
+    shop.send("web", track("Product Viewed", "u1", {"sku": "A"}))
+    assert shop.segments_of("user_id", "u1") == set()
+    shop.send("web", track("Order Completed", "u2", {"total": 5}))
+    assert shop.segments_of("user_id", "u2") == {"no-recent-views"}

@@ -99,8 +99,10 @@ class SegmentMembership:
         if rebuilt:
             segments, models = _unready(connection)
         fully.update(due_profiles(connection, now))
-        evaluate_live(connection, segments, now, by_events=_names_by_profile(connection, batch),
-                      fully=fully, models=models)  # fmt: skip
+        by_events = _names_by_profile(connection, batch)
+        fully.update(_first_seen(connection, by_events, batch))
+        evaluate_live(connection, segments, now, by_events=by_events, fully=fully,
+                      models=models)  # fmt: skip
         if batch:
             _set_positions(connection, {EVENTS: max(high, through)})
 
@@ -120,6 +122,19 @@ def _names_by_profile(
             if event.type in hits.NAMED_TYPES and event.event is not None:
                 names.add(event.event)
     return {p: frozenset(n) for p, n in found.items()}
+
+
+def _first_seen(
+    connection: Connection, by_events: Mapping[str, frozenset[str]], batch: Sequence[StoredEvent]
+) -> set[str]:
+    """The profiles whose first events are in this batch: never evaluated, so they are
+    evaluated against every segment (a "did not" segment watches only its event, yet holds
+    for a new person who did nothing it watches)."""
+    if not batch:
+        return set()
+    first_id = min(event.id for event in batch)
+    firsts = identity.first_event_ids(connection, list(by_events))
+    return {profile_id for profile_id, first in firsts.items() if first >= first_id}
 
 
 def sync_conditions(

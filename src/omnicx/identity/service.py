@@ -236,6 +236,23 @@ def profiles_of_events(connection: Connection, event_ids: Sequence[int]) -> dict
     return found
 
 
+def first_event_ids(connection: Connection, profile_ids: Sequence[str]) -> dict[str, int]:
+    """Each profile's earliest event (the lowest id attributed to it); profiles without
+    events are left out. Tells a consumer whether a profile's first events are in the batch
+    at hand: a profile it has never seen before."""
+    found: dict[str, int] = {}
+    for chunk in chunks(list(profile_ids)):
+        for row in connection.execute(
+            select(identifiers.c.profile_id, func.min(identity_observations.c.event_id))
+            .join(identity_observations, identity_observations.c.identifier_id == identifiers.c.id)
+            .where(identifiers.c.profile_id.in_(chunk))
+            .where(identity_observations.c.anchor.is_(True))
+            .group_by(identifiers.c.profile_id)
+        ):
+            found[row[0]] = int(row[1])
+    return found
+
+
 def anchors_of_events(
     connection: Connection, event_ids: Sequence[int]
 ) -> dict[int, tuple[int, str | None]]:
