@@ -118,9 +118,11 @@ def _spawn_with_lake(server: OmnicxServer, lake: Path) -> None:
             os.environ["OMNICX_LAKE_DIR"] = previous
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, driven by Playwright."""
+    """Debian's Chromium, headless, driven by Playwright: one per module, never per session,
+    because Playwright's sync API keeps an event loop running in the thread until it stops,
+    and later tests in the same worker call `asyncio.run` (the demo's sender does)."""
     assert CHROMIUM.exists(), "the console tests need Debian's chromium: run `make chromium`"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
