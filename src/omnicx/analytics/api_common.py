@@ -8,8 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 
-from omnicx.analytics.lake import LakeSnapshot, open_lake
-from omnicx.analytics.location import resolve_lake_dir
+from omnicx.analytics.lake import LakeSnapshot, open_lake_of
 from omnicx.analytics.scope import Scope, ScopeError, parse_filters
 from omnicx.api.auth import Caller, require_permission
 from omnicx.api.errors import ApiError, ErrorBody
@@ -24,11 +23,7 @@ ANALYTICS_ERRORS: dict[int | str, dict[str, Any]] = {
 
 def lake_of(request: Request) -> LakeSnapshot:
     """A snapshot of the server's lake (`OMNICX_LAKE_DIR`, or beside the SQLite file)."""
-    runtime = request.app.state.runtime
-    lake_dir = getattr(runtime, "lake_dir", None)
-    if lake_dir is None:
-        lake_dir = resolve_lake_dir(runtime.settings.database_url)
-    return open_lake(lake_dir)
+    return open_lake_of(request.app.state.runtime.settings.database_url)
 
 
 def scope_of(

@@ -34,6 +34,7 @@ import pyarrow as pa
 
 from omnicx.analytics.currency import ReportingCurrency
 from omnicx.analytics.layout import EVENT_SCHEMA, Manifest, read_manifest
+from omnicx.analytics.location import resolve_lake_dir
 from omnicx.analytics.scope import Scope
 
 _COLUMNS = [f.name for f in EVENT_SCHEMA]
@@ -93,6 +94,12 @@ class LakeSnapshot:
 def open_lake(path: Path) -> LakeSnapshot:
     """A snapshot of the lake at `path` (an empty lake when it was never written)."""
     return LakeSnapshot(path, read_manifest(path))
+
+
+def open_lake_of(database_url: str) -> LakeSnapshot:
+    """A snapshot of the lake of a database (`OMNICX_LAKE_DIR`, or beside the SQLite file:
+    location.resolve_lake_dir), as a running server reads it."""
+    return open_lake(resolve_lake_dir(database_url))
 
 
 def define_views(db: duckdb.DuckDBPyConnection, lake: LakeSnapshot, scope: Scope) -> None:

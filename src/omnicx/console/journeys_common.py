@@ -12,8 +12,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from omnicx.analytics.event_catalog import LakeCatalog, lake_catalog
-from omnicx.analytics.lake import LakeSnapshot, open_lake
-from omnicx.analytics.location import resolve_lake_dir
+from omnicx.analytics.lake import LakeSnapshot, open_lake_of
 from omnicx.console.journeys_charts import Words
 from omnicx.console.journeys_forms import FieldError, Form
 from omnicx.console.rendering import render
@@ -50,11 +49,7 @@ more are counted in the background while the page shows the names counted so far
 
 def lake_of(request: Request) -> LakeSnapshot:
     """A snapshot of the server's event lake (the one its processing stage writes)."""
-    runtime = request.app.state.runtime
-    lake_dir = getattr(runtime, "lake_dir", None)
-    if lake_dir is None:
-        lake_dir = resolve_lake_dir(runtime.settings.database_url)
-    return open_lake(lake_dir)
+    return open_lake_of(request.app.state.runtime.settings.database_url)
 
 
 def lake_and_catalog(request: Request, *, wait: bool = True) -> tuple[LakeSnapshot, LakeCatalog]:

@@ -21,8 +21,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from omnicx.access.sessions import ConsoleSession
-from omnicx.analytics.lake import LakeSnapshot, open_lake
-from omnicx.analytics.location import resolve_lake_dir
+from omnicx.analytics.lake import LakeSnapshot, open_lake_of
 from omnicx.console import charts, overview_data
 from omnicx.console.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from omnicx.console.overview_data import Computed, Memo
@@ -62,11 +61,7 @@ def _memo(request: Request) -> Memo:
 
 def _lake(request: Request) -> LakeSnapshot:
     """A snapshot of the server's lake (`OMNICX_LAKE_DIR`, or beside the SQLite file)."""
-    runtime = request.app.state.runtime
-    lake_dir = getattr(runtime, "lake_dir", None)
-    if lake_dir is None:
-        lake_dir = resolve_lake_dir(runtime.settings.database_url)
-    return open_lake(lake_dir)
+    return open_lake_of(request.app.state.runtime.settings.database_url)
 
 
 def _today() -> date:
