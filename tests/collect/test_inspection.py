@@ -34,8 +34,16 @@ def _send(engine: Engine, source: source_service.Source, *names: str) -> None:
         append(connection, prepared.rows, prepared.rejections)
 
 
+_last_batch = [utc_now() - timedelta(minutes=1)]
+"""After the last rejection a `_reject` call stamped: each call's come after the previous
+call's, so the newest-first order never depends on how fast two calls follow each other
+(their millisecond offsets overlapped on PostgreSQL). A minute in the past, so rejections
+the real intake records in a test are newer."""
+
+
 def _reject(engine: Engine, source_id: int, count: int, **keep: Any) -> None:
-    now = utc_now()
+    now = max(utc_now() - timedelta(minutes=1), _last_batch[0] + timedelta(milliseconds=1))
+    _last_batch[0] = now + timedelta(milliseconds=count)
     refused = [
         rejection(
             source_id,
