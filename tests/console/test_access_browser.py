@@ -49,11 +49,19 @@ def active_people(demo: DemoConsole, days: int) -> int:
     return people
 
 
+def _active_shown(page: Page) -> tuple[int, int]:
+    """The overview's 7- and 30-day active customers, as the page shows them."""
+    shown = page.locator("#overview-customers .figure-value").all_inner_texts()
+    week, month = (int(value.replace(",", "")) for value in shown[:2])
+    return week, month
+
+
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
     page = context.new_page()
     page.set_default_timeout(30_000)
+    expect.set_options(timeout=30_000)  # the blocks load after the page, on a busy machine
     yield page
     context.close()
 
@@ -76,10 +84,16 @@ def test_an_admin_signs_in_sees_the_overview_administers_and_reads_persian(
     expect(page.locator("#overview-customers .figure")).to_have_count(4)
     expect(page.locator("#overview-activity .chart[data-drawn] svg")).to_have_count(1)
     expect(page.locator("#overview-churn .computed")).to_contain_text("Computed at")
-    shown = page.locator("#overview-customers .figure-value").all_inner_texts()
-    week, month = (int(value.replace(",", "")) for value in shown[:2])
-    assert (week, month) == (active_people(demo_console, 7), active_people(demo_console, 30))
-    assert 0 < week <= month
+    # The lake blocks may show an answer up to 30 s old (computed again in the background,
+    # docs/console.md): the figures must reach the API's within that, not at first sight.
+    expected = (active_people(demo_console, 7), active_people(demo_console, 30))
+    deadline = time.monotonic() + 120
+    while (shown := _active_shown(page)) != expected and time.monotonic() < deadline:
+        time.sleep(5)
+        page.reload()
+        expect(page.locator("#overview-customers .figure")).to_have_count(4)
+    assert shown == expected
+    assert 0 < shown[0] <= shown[1]
     assert page.locator("#overview-activity").get_attribute("hx-trigger") == "load, every 30s"
     screenshot(page, f"{backend}-access-overview")
 
