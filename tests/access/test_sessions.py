@@ -168,3 +168,19 @@ def test_a_role_change_applies_to_open_sessions(engine: Engine) -> None:
 def test_unknown_users_get_no_session(engine: Engine) -> None:
     with pytest.raises(AccessError):
         _start(engine, 999)
+
+
+def test_signing_in_deletes_the_sessions_that_can_no_longer_open_anything(engine: Engine) -> None:
+    alice = add_user(engine)
+    ended, _ = _start(engine, alice.id)
+    _start(engine, alice.id)  # left idle
+    busy, _ = _start(engine, alice.id)
+    with engine.begin() as connection:
+        sessions.end_session(connection, ended)
+    later = START + SESSION_IDLE + timedelta(minutes=1)
+    assert _lookup(engine, busy, START + timedelta(hours=2)) is not None  # a visit keeps it
+    fresh, _ = _start(engine, alice.id, later)
+    with engine.connect() as connection:
+        kept = set(connection.execute(select(console_sessions.c.token_hash)).scalars())
+    assert kept == {hash_token(busy), hash_token(fresh)}
+    assert _lookup(engine, busy, later) is not None

@@ -325,3 +325,16 @@ def test_every_attempt_is_recorded(engine: Engine) -> None:
         ("nobody@example.com", "2001:db8::1", False),
     ]
     assert (len(recorded[2][0]), len(recorded[2][1])) == (320, 64)
+
+
+def test_attempts_older_than_the_window_are_deleted_as_new_ones_come(engine: Engine) -> None:
+    add_user(engine, "alice@example.com")
+    for i in range(3):
+        _try(engine, "alice@example.com", WRONG, i * SECOND, client=f"192.0.2.{i}")
+    assert len(_attempts(engine)) == 3
+    later = users.THROTTLE_WINDOW + 1.5 * SECOND  # the first two attempts have left the window
+    _try(engine, "bob@example.com", WRONG, later)
+    assert _attempts(engine) == [
+        ("alice@example.com", "192.0.2.2", False),
+        ("bob@example.com", "10.0.0.1", False),
+    ]

@@ -16,6 +16,7 @@ from omnicx.audiences import EventFact, PersonFacts
 from omnicx.audiences.scoring import (
     model_event_times,
     next_stage_change_at,
+    next_stage_check_at,
     score,
     stage_changes,
 )
@@ -342,6 +343,36 @@ def test_next_stage_change_at_is_the_first_change(
         expected = total_points(document, person, at)
         if not near_a_threshold(document, expected):
             assert stage(document, expected) == before, at
+
+
+@SETTINGS
+@given(
+    document=models(events_only=True),
+    person=people(),
+    now=NOW,
+    recent=ref.RECENT_EVENTS,
+    hours=st.integers(1, 24 * 10),
+)
+def test_next_stage_check_is_the_change_within_the_horizon_else_a_look_at_it(
+    document: dict[str, Any],
+    person: ref.RawPerson,
+    now: datetime,
+    recent: list[tuple[str, int, str]],
+    hours: int,
+) -> None:
+    person.events += [ref.RawEvent(n, now + timedelta(hours=h), c) for n, h, c in recent]
+    model = parse_model(document)
+    facts = facts_for(model, person)
+    within = timedelta(hours=hours)
+    change = next_stage_change_at(model, facts, now)
+    check = next_stage_check_at(model, facts, now, within)
+    note(f"model: {document}; change at {change}, check at {check}")
+    if change is not None and change <= now + within:
+        assert check == change
+    elif change is not None:
+        assert check == now + within + TICK  # never later than the change: a look at it
+    else:
+        assert check in (None, now + within + TICK)  # bounds may not rule a change out
 
 
 @FEWER

@@ -14,7 +14,7 @@ import string
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, delete, or_, select, update
 
 from omnicx.access.service import AccessError, hash_token
 from omnicx.access.tables import console_sessions, console_users
@@ -53,6 +53,7 @@ def start_session(
     if user is None or not user.active:
         raise AccessError(f"No active console user with id {user_id}.")
     now = as_utc(now) if now is not None else utc_now()
+    _forget_over(connection, now)
     token = secrets.token_urlsafe(32)
     csrf_token = secrets.token_urlsafe(32)
     expires_at = now + SESSION_LIFETIME
@@ -69,6 +70,21 @@ def start_session(
     ).inserted_primary_key
     assert inserted is not None
     return token, ConsoleSession(inserted[0], user, csrf_token, expires_at)
+
+
+def _forget_over(connection: Connection, now: datetime) -> None:
+    """Deletes the sessions that can no longer open anything (ended, expired or idle too
+    long), so that signing in keeps the table to the sessions in use."""
+    s = console_sessions.c
+    connection.execute(
+        delete(console_sessions).where(
+            or_(
+                s.ended_at.is_not(None),
+                s.expires_at <= now,
+                s.last_seen_at <= now - SESSION_IDLE,
+            )
+        )
+    )
 
 
 def session_of(

@@ -83,6 +83,8 @@ login_attempts = Table(
     Column("succeeded", Boolean, nullable=False),
     Index("ix_login_attempts_email_at", "email", "at"),
     Index("ix_login_attempts_client_at", "client", "at"),
+    # Attempts older than the throttling window are deleted as new ones come (users.py).
+    Index("ix_login_attempts_at", "at"),
 )
 
 audit_log = Table(

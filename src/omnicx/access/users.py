@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import ColumnElement, Connection, Row, func, select, update
+from sqlalchemy import ColumnElement, Connection, Row, delete, func, select, update
 
 from omnicx.access import audit
 from omnicx.access.service import AccessError, validate_role
@@ -394,6 +394,8 @@ def _note_attempt(
     connection.execute(
         login_attempts.insert().values(email=address, client=client, at=now, succeeded=succeeded)
     )
+    # Throttling reads only the window: older attempts would only grow the table.
+    connection.execute(delete(login_attempts).where(login_attempts.c.at <= now - THROTTLE_WINDOW))
 
 
 def _refuse(connection: Connection, *, retry_after: float | None = None) -> NoReturn:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 from omnicx.audiences.definition import AllOf, EventCondition
@@ -162,6 +162,19 @@ def next_stage_change_at(model: ScoringModel, facts: PersonFacts, now: datetime)
     microsecond before, it does not."""
     now = as_utc(now)
     found = Timeline(model, facts, now).first_change(micros(now))
+    return None if found is None else instant(found)
+
+
+def next_stage_check_at(
+    model: ScoringModel, facts: PersonFacts, now: datetime, within: timedelta
+) -> datetime | None:
+    """When to look at the person's stage again if nothing else happens: the instant of
+    `next_stage_change_at` when it comes `within` this long after `now`; else a microsecond
+    after `now + within` when the stage may change later (locating a far change costs dozens
+    of exact scores, and a new event usually comes first); None when it stays."""
+    now = as_utc(now)
+    start = micros(now)
+    found = Timeline(model, facts, now).first_change(start, start + within // MICROSECOND)
     return None if found is None else instant(found)
 
 

@@ -2,13 +2,14 @@
 segments from: each evaluated profile is scored under every model, its score and stage are
 stored (with a history row when they changed), and a stage change is emitted as a
 `Lead Stage Changed` event. Decay and sliding windows move stages without events: the
-instant of the next stage change joins the profile's timer."""
+instant of the next stage change (or of a look at it, `RECHECK` ahead) joins the profile's
+timer."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import Connection
@@ -19,7 +20,7 @@ from omnicx.audiences.membership import load_facts, profile_event, set_timers
 from omnicx.audiences.scoring import (
     STAGE_CHANGED_EVENT,
     model_event_conditions,
-    next_stage_change_at,
+    next_stage_check_at,
     score,
 )
 from omnicx.audiences.scoring_store import (
@@ -37,6 +38,10 @@ NOTEWORTHY: Final = 0.5
 """A change of at least this many points (or of stage) goes into the score history; decay
 alone moves scores a little at every evaluation."""
 PAGE: Final = 500
+RECHECK: Final = timedelta(days=7)
+"""How far ahead a profile's next stage change is located exactly; one further away gets a
+timer at this distance that looks again (finding it to the microsecond months ahead was most
+of the live cost, and a new event usually moves the score before)."""
 
 
 def conditions_of_models(models: Sequence[StoredModel]) -> dict[str, EventCondition]:
@@ -83,7 +88,7 @@ def score_people(
                                        now_score.total, now)  # fmt: skip
                 if message is not None:
                     messages.append(message)
-            at = next_stage_change_at(found.model, person, now)
+            at = next_stage_check_at(found.model, person, now, RECHECK)
             if at is not None:
                 current = due.get(profile_id)
                 due[profile_id] = at if current is None else min(current, at)

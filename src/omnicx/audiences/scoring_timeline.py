@@ -216,9 +216,10 @@ class Timeline:
     def stage_index(self, total: float) -> int:
         return stage_index(self.model, total)
 
-    def first_change(self, start: int) -> int | None:
+    def first_change(self, start: int, limit: int | None = None) -> int | None:
         """The earliest instant after `start` at which the stage differs from the stage at
-        `start`, or None when it stays (or changes only after year 9999's end)."""
+        `start`, or None when it stays (or changes only after year 9999's end). With `limit`,
+        the search stops there: `limit + 1` stands for "may change later" (None: it cannot)."""
         current = self.stage_index(total(self.values(start)))
         rules = [p for p in self.parts if isinstance(p, EventRule)]
         entries = sorted({t for rule in rules for t in rule.entries(start)})
@@ -228,12 +229,28 @@ class Timeline:
         horizon = max([start + 1, *entries, *self._exits]) + tail
         # Only events starting to count break the bounds' monotony: search between them.
         firsts = [start + 1, *entries]
+        later = False
         for first, last in zip(firsts, [*(e - 1 for e in entries), horizon], strict=True):
+            if limit is not None and last > limit:
+                if first <= limit:
+                    found = self._search(first, limit, current)
+                    if found is not None:
+                        return found
+                later = later or self._may_change(max(first, limit + 1), last, current)
+                continue
             if first <= last:
                 found = self._search(first, last, current)
                 if found is not None:
                     return found
-        return None
+        return limit + 1 if later and limit is not None else None
+
+    def _may_change(self, first: int, last: int, current: int) -> bool:
+        """Whether the stage may differ from `current` somewhere in [first, last] (no event
+        starts to count after `first`): the bounds alone, without locating the instant."""
+        if first > last or self.stage_index(total(self.values(first))) != current:
+            return first <= last
+        low, high = self.bounds(first, last)
+        return not self.stage_index(low) == current == self.stage_index(high)
 
     def _search(self, first: int, last: int, current: int) -> int | None:
         """The earliest instant in [first, last] with another stage (no event starts to
