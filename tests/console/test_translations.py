@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,15 @@ def test_persian_is_right_to_left_and_translated() -> None:
     assert not any(i18n.LANGUAGES[code].rtl for code in ("en", "tr", "nl", "lv"))
     for code in TRANSLATED:
         assert i18n.translations(code).gettext("Sign in") != "Sign in", code
+
+
+def test_numbers_and_dates_are_written_in_each_languages_digits() -> None:
+    moment = datetime(2026, 3, 9, 14, 5, tzinfo=UTC)
+    persian = i18n.Formatter("fa")
+    assert persian.number(12345.6) == "۱۲٬۳۴۵٫۶"
+    assert persian.percent(0.123) == "۱۲٫۳%"
+    assert "۲۰۲۶" in persian.date(moment.date()) and "2026" not in persian.date(moment.date())
+    assert "۱۴:۰۵" in persian.datetime(moment)
+    assert i18n.Formatter("tr").number(12345.6) == "12.345,6"
+    assert i18n.Formatter("lv").number(12345.6) == "12\xa0345,6"
+    assert i18n.Formatter("en").money(1234.5, "EUR") == "€1,234.50"

@@ -108,40 +108,66 @@ def choose(candidates: Iterable[str | None]) -> str:
     return DEFAULT_LANGUAGE
 
 
+NATIVE_DIGITS: dict[str, str] = {
+    "arabext": "۰۱۲۳۴۵۶۷۸۹",  # Persian
+    "arab": "٠١٢٣٤٥٦٧٨٩",  # Arabic
+}
+"""The digits of the numbering systems a language may write in by default (CLDR). Babel gives
+their separators and signs, but always writes ASCII digits."""
+
+
 class Formatter:
-    """Numbers, percentages, money and times as language `code` writes them."""
+    """Numbers, percentages, money and times as language `code` writes them, in its own
+    digits (Persian: ۱۲٬۳۴۵٫۶)."""
 
     def __init__(self, code: str) -> None:
         self.locale = Locale.parse(code)
+        system = self.locale.default_numbering_system
+        self._system = system if system in NATIVE_DIGITS else "latn"
+        digits = NATIVE_DIGITS.get(system)
+        self._digits = str.maketrans("0123456789", digits) if digits else None
+
+    def _native(self, text: str) -> str:
+        return text.translate(self._digits) if self._digits else text
 
     def number(self, value: float | int | None, digits: int | None = None) -> str:
         if value is None:
             return "–"
-        if digits is None:
-            return numbers.format_decimal(value, locale=self.locale)
-        pattern = "#,##0" + ("." + "0" * digits if digits else "")
-        return numbers.format_decimal(value, format=pattern, locale=self.locale)
+        pattern = None if digits is None else "#,##0" + ("." + "0" * digits if digits else "")
+        return self._native(
+            numbers.format_decimal(
+                value, format=pattern, locale=self.locale, numbering_system=self._system
+            )
+        )
 
     def percent(self, share: float | None, digits: int = 1) -> str:
         if share is None:
             return "–"
         pattern = "#,##0" + ("." + "0" * digits if digits else "") + "%"
-        return numbers.format_percent(share, format=pattern, locale=self.locale)
+        return self._native(
+            numbers.format_percent(
+                share, format=pattern, locale=self.locale, numbering_system=self._system
+            )
+        )
 
     def money(self, amount: float | None, currency: str) -> str:
         if amount is None:
             return "–"
-        return numbers.format_currency(amount, currency, locale=self.locale)
+        return self._native(
+            numbers.format_currency(
+                amount, currency, locale=self.locale, numbering_system=self._system
+            )
+        )
 
     def datetime(self, moment: DateTime | None, form: str = "medium") -> str:
         if moment is None:
             return "–"
-        return dates.format_datetime(moment, form, locale=self.locale)
+        return self._native(dates.format_datetime(moment, form, locale=self.locale))
 
     def date(self, day: date | None, form: str = "medium") -> str:
         if day is None:
             return "–"
-        return dates.format_date(day, form, locale=self.locale)
+        return self._native(dates.format_date(day, form, locale=self.locale))
 
     def duration(self, span: timedelta | float | None) -> str:
         """A duration in words ("3 hours"); seconds when given a number."""
@@ -149,10 +175,12 @@ class Formatter:
             return "–"
         if not isinstance(span, timedelta):
             span = timedelta(seconds=span)
-        return dates.format_timedelta(span, locale=self.locale)
+        return self._native(dates.format_timedelta(span, locale=self.locale))
 
     def ago(self, moment: DateTime | None, now: DateTime) -> str:
         """How long before `now` `moment` was ("5 minutes ago")."""
         if moment is None:
             return "–"
-        return dates.format_timedelta(moment - now, add_direction=True, locale=self.locale)
+        return self._native(
+            dates.format_timedelta(moment - now, add_direction=True, locale=self.locale)
+        )

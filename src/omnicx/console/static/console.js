@@ -13,7 +13,7 @@
       if (element.dataset.drawn) return;
       var source = element.querySelector("script.chart-option");
       if (!source) return;
-      var option = JSON.parse(source.textContent);
+      var option = localiseNumbers(JSON.parse(source.textContent));
       var chart = echarts.init(element, null, { renderer: "svg" });
       chart.setOption(option);
       element.dataset.drawn = "1";
@@ -28,6 +28,30 @@
         }
       });
     });
+  }
+
+  // Numbers on value axes and in tooltips as the page's language writes them (grouping,
+  // decimal sign, digits: ۱۲٬۳۴۵ in Persian), as the server formats the tables.
+  function localiseNumbers(option) {
+    var format = new Intl.NumberFormat(document.documentElement.lang || "en", {
+      maximumFractionDigits: 2,
+    });
+    function number(value) {
+      return typeof value === "number" ? format.format(value) : value;
+    }
+    ["xAxis", "yAxis"].forEach(function (name) {
+      [].concat(option[name] || []).forEach(function (axis) {
+        if (axis.type !== "value") return;
+        axis.axisLabel = axis.axisLabel || {};
+        var suffix = axis.axisLabel.formatter === "{value}%" ? "%" : "";
+        if (axis.axisLabel.formatter && !suffix) return;
+        axis.axisLabel.formatter = function (value) { return number(value) + suffix; };
+      });
+    });
+    if (option.tooltip && !option.tooltip.valueFormatter) {
+      option.tooltip.valueFormatter = number;
+    }
+    return option;
   }
 
   function resizeCharts() {
