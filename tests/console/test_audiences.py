@@ -583,3 +583,23 @@ def test_personas_group_the_customers_and_refuse_a_bad_number(
     assert console.get("/console/audiences/personas?k=40").status_code == 422
     bad = console.get("/console/audiences/personas/clusters?k=one")
     assert bad.status_code == 422 and "from 2 to 12" in bad.text
+
+
+@pytest.mark.parametrize(
+    ("language", "first", "last"),
+    [
+        ("en", "c-0-did", "c-0-window"),
+        ("tr", "c-0-event", "c-0-did"),
+        ("fa", "c-0-event", "c-0-did"),
+    ],
+)
+def test_an_event_condition_reads_in_the_languages_word_order(
+    console: TestClient, shop: LiveShop, language: str, first: str, last: str
+) -> None:
+    # Turkish and Persian put the verb last: the controls follow the sentence, not English.
+    sign_in(console, "marketer")
+    console.cookies.set("omnicx_lang", language)
+    page = console.get("/console/audiences/new").text
+    order = re.findall(r'id="(c-0-(?:did|event|times|window))"', page)
+    assert order[0] == first and order[-1] == last, order
+    assert sorted(order) == ["c-0-did", "c-0-event", "c-0-times", "c-0-window"]
