@@ -29,6 +29,9 @@ class Quiet:
     def imported(self, file: str, rows: int) -> None:
         """Ignores progress."""
 
+    def processed(self, events: int, total: int) -> None:
+        """Ignores progress."""
+
 
 def run_small(
     engine: Engine, database_url: str, folder: Path, customers: int = 60, seed: int = 7

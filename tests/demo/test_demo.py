@@ -9,8 +9,11 @@ import pytest
 from sqlalchemy import Engine
 
 from omnicx.collect import sources
+from omnicx.collect.processing import lag
 from omnicx.demo.sender import DeliveryError
 from omnicx.demo.service import DEMO_CHANNELS
+from omnicx.identity import service as identity
+from omnicx.pipeline import stream_consumers
 from tests.collect.helpers import rejected
 from tests.demo.helpers import owners, read_truth, run_small, stored_events
 
@@ -45,6 +48,19 @@ def test_demo_loads_every_channel_and_matches_its_truth(
                 channels_of[person].add(row["channel"])
     assert any({"web", "store_pos", "email"} <= seen for seen in channels_of.values())
     assert sum(len(seen) > 1 for seen in channels_of.values()) == report.multichannel
+
+
+def test_the_demo_returns_with_every_event_processed(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    # The imports come after the in-process server stopped, and it stops with processing
+    # behind: the demo processes the rest, so profiles, segments and the lake are whole.
+    report = run_small(engine, database_url, tmp_path, customers=30)
+    assert report.processed is not None and report.processed > 0
+    assert set(lag(engine, stream_consumers()).values()) == {0}
+    with engine.connect() as connection:
+        crm_ids = [row["user_id"] for row in stored_events(engine) if row["channel"] == "crm"]
+        assert crm_ids and all(identity.lookup(connection, "crm_id", u) for u in crm_ids)
 
 
 def test_the_same_seed_stores_nothing_twice(

@@ -46,6 +46,7 @@ class _Bars:
         self._customers = progress.add_task("customers simulated", total=customers)
         self._events = progress.add_task("events sent", total=None)
         self._imports: dict[str, TaskID] = {}
+        self._processing: TaskID | None = None
 
     def simulated(self, customers: int) -> None:
         """Advances the customers bar."""
@@ -60,6 +61,12 @@ class _Bars:
         if file not in self._imports:
             self._imports[file] = self._progress.add_task(f"importing {file}", total=None)
         self._progress.update(self._imports[file], completed=rows)
+
+    def processed(self, events: int, total: int) -> None:
+        """Shows the processing of what the server had not processed yet."""
+        if self._processing is None:
+            self._processing = self._progress.add_task("events processed", total=total)
+        self._progress.update(self._processing, completed=events, total=total)
 
 
 def demo(
@@ -192,7 +199,13 @@ def _summary(report: DemoReport, login: tuple[str, str] | None) -> None:
         ("multichannel people", f"{report.multichannel:,} ({share:.0%})"),
         ("events", f"{report.total_events:,} ({report.stored_new:,} new in the database)"),
         ("imports", imports),
-        ("time", f"{report.seconds:,.1f} s ({rate:,.0f} events/s)"),
+        (
+            "processing",
+            "done: profiles, segments and the event lake are up to date"
+            if report.processed is not None
+            else "by the server at --url",
+        ),
+        ("time", f"{report.seconds:,.1f} s ({rate:,.0f} events/s, processing included)"),
         ("exports", str(report.output)),
         ("ground truth", str(report.truth_path)),
         (

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -221,14 +221,23 @@ def process_once(
 
 
 def process_available(
-    engine: Engine, consumers: Sequence[StreamConsumer], *, batch_size: int = 5000
+    engine: Engine,
+    consumers: Sequence[StreamConsumer],
+    *,
+    batch_size: int = 5000,
+    progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Runs every consumer until it has caught up with the stream; returns events handled."""
+    """Runs every consumer until it has caught up with the stream; returns events handled.
+    `progress(done, total)` hears after each batch how many of the consumers' lags (summed
+    when it started) are done."""
     total = 0
+    pending = sum(lag(engine, consumers).values()) if progress is not None else 0
     for consumer in consumers:
         size = batch_size_of(consumer, batch_size)
         while handled := process_once(engine, consumer, batch_size=size):
             total += handled
+            if progress is not None:
+                progress(total, max(pending, total))
     return total
 
 
