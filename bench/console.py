@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ import httpx
 from intake import cpu_baseline
 from omnicx.access import service as tokens
 from omnicx.access import users
+from omnicx.collect.sources import list_all
 from omnicx.store.engine import make_engine
 from omnicx.store.migrate import upgrade
 
@@ -203,7 +205,8 @@ def time_page(client: httpx.Client, path: str, requests: int) -> dict[str, Any]:
     first: float | None = None
     for n in range(requests + 1):
         started = time.perf_counter()
-        answer = client.get(path, headers={"HX-Request": "true"} if "/overview/" in path else {})
+        fragment = "/overview/" in path or "/result" in path or path.endswith(("/table", "/events"))
+        answer = client.get(path, headers={"HX-Request": "true"} if fragment else {})
         elapsed = (time.perf_counter() - started) * 1000
         found = _DURATION.search(answer.headers.get("server-timing", ""))
         took = float(found.group(1)) if found else float("nan")
@@ -227,7 +230,51 @@ def summary(values: list[float], name: str) -> dict[str, float]:
     }
 
 
-def pages(profile_id: str) -> list[tuple[str, str]]:
+SEGMENT_KEY = "bench-store-buyers"
+JOURNEY_TABS = ("funnel", "paths", "retention", "stages", "channels", "attribution", "value")
+_REPORT = re.compile(r'hx-get="(/console/journeys/[a-z]+/result\?[^"]*)"')
+
+
+def bench_segment(server: Server, api_token: str) -> int:
+    """A segment to open (made through the API once; live before timing)."""
+    bearer = {"Authorization": f"Bearer {api_token}"}
+    with httpx.Client(base_url=server.url, headers=bearer, timeout=120) as client:
+        found = client.get(f"/api/segments/{SEGMENT_KEY}")
+        if found.status_code == 404:
+            found = client.post(
+                "/api/segments",
+                json={"key": SEGMENT_KEY, "name": "Store buyers (bench)",
+                      "definition": {"event": "Order Completed", "channel": "store_pos",
+                                     "within": {"last_days": 90}}},
+            )  # fmt: skip
+        found.raise_for_status()
+        deadline = time.monotonic() + 1800
+        while not found.json().get("ready") and time.monotonic() < deadline:
+            time.sleep(2)
+            found = client.get(f"/api/segments/{SEGMENT_KEY}")
+        return int(found.json()["id"])
+
+
+def first_source(url: str) -> int:
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        found = list_all(connection)
+    engine.dispose()
+    return next(s.id for s in found if s.name == "web")
+
+
+def report_urls(client: httpx.Client) -> list[tuple[str, str]]:
+    """Each journeys tab's report, with the defaults its page asks for (htmx, after the page)."""
+    found: list[tuple[str, str]] = []
+    for tab in JOURNEY_TABS:
+        page = client.get(f"/console/journeys/{tab}")
+        match = _REPORT.search(page.text)
+        if match:
+            found.append(("block (lake)", unescape(match.group(1))))
+    return found
+
+
+def pages(profile_id: str, source_id: int, segment_id: int) -> list[tuple[str, str]]:
     """(kind, path) of what is timed."""
     return [
         ("page", "/console/account"),
@@ -241,9 +288,21 @@ def pages(profile_id: str) -> list[tuple[str, str]]:
         ("page", f"/console/customers?q={TIMELINE_EMAIL}&by=email"),
         ("page", f"/console/customers/{profile_id}"),
         ("page", f"/console/customers/{profile_id}/timeline"),
-        ("page", "/console/journeys"),
+        *(("page", f"/console/journeys/{tab}") for tab in JOURNEY_TABS),
         ("page", "/console/audiences"),
+        ("block", "/console/audiences/table"),
+        ("page", f"/console/audiences/{segment_id}"),
+        ("page", "/console/audiences/new"),
+        ("page", f"/console/audiences/{segment_id}/edit"),
+        ("page", "/console/audiences/scores"),
+        ("page", "/console/audiences/personas"),
         ("page", "/console/sources"),
+        ("page", f"/console/sources/{source_id}"),
+        ("page", f"/console/sources/{source_id}/debugger"),
+        ("block", f"/console/sources/{source_id}/debugger/events"),
+        ("page", f"/console/sources/{source_id}/rejected"),
+        ("page", f"/console/sources/{source_id}/snippets"),
+        ("page", "/console/sources/debugger"),
         ("page", "/console/admin"),
         ("page", "/console/admin/tokens"),
         ("page", "/console/admin/audit"),
@@ -271,6 +330,9 @@ def main() -> None:
     try:
         say(f"sending {args.timeline:,} events of one customer through the collection API ...")
         profile_id = send_timeline(server, keys, args.timeline, api_token)
+        say("defining a segment and waiting until it is live ...")
+        segment_id = bench_segment(server, api_token)
+        source_id = first_source(url)
         # The lake is written by the processing stage a little after the profiles.
         time.sleep(3)
         figures: dict[str, Any] = {}
@@ -282,7 +344,7 @@ def main() -> None:
             }
         with httpx.Client(base_url=server.url, timeout=120) as client:
             sign_in(client)
-            for kind, path in pages(profile_id):
+            for kind, path in [*pages(profile_id, source_id, segment_id), *report_urls(client)]:
                 say(f"timing {path} ...")
                 figures[path] = {"kind": kind, **time_page(client, path, args.requests)}
     finally:
