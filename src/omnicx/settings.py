@@ -8,7 +8,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from omnicx.api.forwarded import Network, parse_networks
 from omnicx.store.config import resolve_database_url
+
+
+def _networks_env(name: str, default: str) -> tuple[Network, ...]:
+    try:
+        return parse_networks(os.environ.get(name, default), name=name)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def _int_env(name: str, default: int) -> int:
@@ -44,6 +52,9 @@ class Settings:
     run_processing: bool = field(
         default_factory=lambda: os.environ.get("OMNICX_RUN_PROCESSING", "1") != "0"
     )
+    trusted_proxies: tuple[Network, ...] = field(
+        default_factory=lambda: _networks_env("OMNICX_TRUSTED_PROXIES", "127.0.0.1,::1")
+    )
 
 
 SETTING_ENV_VARS = (
@@ -56,6 +67,7 @@ SETTING_ENV_VARS = (
     "OMNICX_LOG_FORMAT",
     "OMNICX_LOG_LEVEL",
     "OMNICX_RUN_PROCESSING",
+    "OMNICX_TRUSTED_PROXIES",
     "OMNICX_SECRET_KEY",
     "OMNICX_LAKE_DIR",
 )

@@ -13,6 +13,7 @@ from omnicx.access import sessions, users
 from omnicx.access.permissions import PERMISSIONS
 from omnicx.access.sessions import SESSION_LIFETIME, ConsoleSession
 from omnicx.access.users import LoginRefused
+from omnicx.api.forwarded import client_address
 from omnicx.console import i18n
 from omnicx.console.rendering import NAV, render
 from omnicx.console.security import (
@@ -84,7 +85,7 @@ def _login_form(
 
 
 def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    return client_address(request, request.app.state.runtime.settings.trusted_proxies)
 
 
 @router.post("/login")
