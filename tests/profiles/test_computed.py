@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import Engine
 
+from omnicx.collect.processing import process_available
+from omnicx.pipeline import stream_consumers
 from omnicx.profiles import rfm
 from omnicx.profiles.fold import open_cart, preferred_channel
 from tests.profiles.helpers import Shop, page, track
@@ -131,3 +135,26 @@ def test_rfm_ties_take_the_lower_score() -> None:
     assert rfm._score(1, bounds.frequency) == 1
     assert rfm._score(2, bounds.frequency) == 4
     assert rfm._score(3, bounds.frequency) == 5
+
+
+def test_rfm_thresholds_older_than_their_age_answer_while_new_ones_are_computed(
+    engine: Engine,
+) -> None:
+    def read(max_age: float = rfm.THRESHOLD_SECONDS) -> rfm.RfmThresholds | None:
+        with engine.connect() as connection:
+            return rfm.thresholds(connection, max_age=max_age)
+
+    shop = Shop(engine)
+    shop.send("web", track("Order Completed", "u-1", {"revenue": 100}, days=3))
+    rfm.forget_thresholds()
+    first = read()  # the first read in a process computes them
+    assert first is not None and first.profiles == 1
+    shop.send("web", track("Order Completed", "u-2", {"revenue": 300}, days=2), process=False)
+    process_available(engine, stream_consumers())  # as a server does: its cache stays
+    # Within their age: kept. Past it: still the kept ones now, new ones shortly.
+    assert read() == first
+    assert read(max_age=0.0) == first
+    deadline = time.monotonic() + 30
+    while (found := read()) == first and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert found is not None and found.profiles == 2

@@ -1,13 +1,16 @@
 """RFM scores: recency, frequency and monetary value, 1 to 5, by quintiles across every
 profile with at least one order.
 
-The quintile thresholds are read on demand (12 indexed queries) and kept for
-`THRESHOLD_SECONDS` per process, so a profile read costs no scan of all profiles and scores
-follow new orders within that time (docs/profiles.md#rfm).
+The quintile thresholds are computed from every buyer (one ranking query per measure) and
+kept per process. A profile read never waits for them but the first in a process: once they
+are `THRESHOLD_SECONDS` old, the next read starts one computation in a background thread and
+uses the kept ones meanwhile, so scores follow new orders within about that time and a page
+does not pay a scan of all profiles (seconds with a million buyers; docs/profiles.md#rfm).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -16,10 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from omnicx.profiles.tables import profile_stats
 from omnicx.store.clock import as_utc
+
+log = logging.getLogger("omnicx.profiles")
 
 THRESHOLD_SECONDS = 60.0
 """How long quintile thresholds are reused by one process."""
@@ -80,16 +85,22 @@ def compute_thresholds(connection: Connection) -> RfmThresholds | None:
     )
     if count == 0:
         return None
-    # The i-th bound is the largest value of the lowest i fifths (ascending position).
-    offsets = [math.ceil(count * i / 5) - 1 for i in range(1, 5)]
+    # The i-th bound is the largest value of the lowest i fifths: the value ranked
+    # ceil(count * i / 5) in ascending order (one sort per measure, not one walk per bound).
+    ranks = [math.ceil(count * i / 5) for i in range(1, 5)]
 
     def bounds(column: Any) -> list[Any]:
-        return [
+        ranked = (
+            select(column.label("value"), func.row_number().over(order_by=column).label("rank"))
+            .where(buyers)
+            .subquery()
+        )
+        found = dict(
             connection.execute(
-                select(column).where(buyers).order_by(column).limit(1).offset(offset)
-            ).scalar_one()
-            for offset in offsets
-        ]
+                select(ranked.c.rank, ranked.c.value).where(ranked.c.rank.in_(ranks))
+            ).all()
+        )
+        return [found[rank] for rank in ranks]
 
     return RfmThresholds(
         count,
@@ -100,25 +111,55 @@ def compute_thresholds(connection: Connection) -> RfmThresholds | None:
 
 
 _cache: dict[str, tuple[float, RfmThresholds | None]] = {}
+_refreshing: set[str] = set()
+_generation = [0]
+"""Bumped by forget_thresholds: a refresh begun before does not store what it found."""
 _lock = threading.Lock()
 
 
 def thresholds(
     connection: Connection, *, max_age: float = THRESHOLD_SECONDS
 ) -> RfmThresholds | None:
-    """The thresholds, computed at most once per `max_age` seconds per database."""
+    """The thresholds kept by this process: computed now the first time, then refreshed in
+    the background once older than `max_age` seconds (the kept ones answer meanwhile)."""
     key = connection.engine.url.render_as_string(hide_password=False)
-    now = time.monotonic()
     cached = _cache.get(key)
-    if cached is not None and now - cached[0] < max_age:
-        return cached[1]
-    found = compute_thresholds(connection)
+    if cached is None:
+        found = compute_thresholds(connection)
+        with _lock:
+            _cache[key] = (time.monotonic(), found)
+        return found
+    if time.monotonic() - cached[0] >= max_age:
+        _refresh_in_background(connection.engine, key)
+    return cached[1]
+
+
+def _refresh_in_background(engine: Engine, key: str) -> None:
+    """Computes the thresholds again in a thread of their own (one at a time per database)."""
     with _lock:
-        _cache[key] = (now, found)
-    return found
+        if key in _refreshing:
+            return
+        _refreshing.add(key)
+        generation = _generation[0]
+
+    def refresh() -> None:
+        try:
+            with engine.connect() as connection:
+                found = compute_thresholds(connection)
+            with _lock:
+                if _generation[0] == generation:
+                    _cache[key] = (time.monotonic(), found)
+        except Exception:  # the kept thresholds stay; the next read tries again
+            log.exception("computing the RFM thresholds failed")
+        finally:
+            with _lock:
+                _refreshing.discard(key)
+
+    threading.Thread(target=refresh, name="omnicx-rfm-thresholds", daemon=True).start()
 
 
 def forget_thresholds() -> None:
     """Drops cached thresholds (tests, and after an erasure)."""
     with _lock:
         _cache.clear()
+        _generation[0] += 1
