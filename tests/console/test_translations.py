@@ -3,6 +3,7 @@ match the English, and the extracted template is current with the code."""
 
 from __future__ import annotations
 
+import string
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -12,7 +13,9 @@ import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
+from omnicx.audiences.validation import parse_definition
 from omnicx.console import i18n
+from omnicx.console.definitions import in_words
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATED = [code for code in i18n.LANGUAGES if code != i18n.DEFAULT_LANGUAGE]
@@ -89,3 +92,31 @@ def test_numbers_and_dates_are_written_in_each_languages_digits() -> None:
     assert i18n.Formatter("tr").number(12345.6) == "12.345,6"
     assert i18n.Formatter("lv").number(12345.6) == "12\xa0345,6"
     assert i18n.Formatter("en").money(1234.5, "EUR") == "€1,234.50"
+
+
+@pytest.mark.parametrize("code", TRANSLATED)
+def test_format_fields_survive_translation(code: str) -> None:
+    # The audiences' text form fills `{fields}` with str.format: a lost or renamed field
+    # would fail when a definition is shown in that language.
+    catalog = _catalog(i18n.LOCALE_DIR / code / "LC_MESSAGES" / "messages.po", code)
+    lost = []
+    for message in catalog:
+        if isinstance(message.id, str) and "{" in message.id and message.string:
+            fields = {f for _, f, _, _ in string.Formatter().parse(message.id) if f}
+            found = {f for _, f, _, _ in string.Formatter().parse(str(message.string)) if f}
+            if fields != found:
+                lost.append((message.id, message.string))
+    assert not lost, lost
+
+
+def test_segment_definitions_read_in_the_readers_language() -> None:
+    definition = parse_definition(
+        {"all": [{"event": "Order Completed", "within": {"last_days": 30}},
+                 {"consent": {"channel": "email", "purpose": "marketing"}}]}
+    )  # fmt: skip
+    english = 'did "Order Completed" in the last 30 days AND consent email/marketing granted'
+    assert in_words(definition, "en") == english
+    assert in_words(definition, "tr") == (
+        '"Order Completed" yaptı son 30 gün içinde VE email/marketing izni verilmiş'
+    )
+    assert "را انجام داد" in in_words(definition, "fa")

@@ -12,6 +12,8 @@ computed traits are bare, as on the profile. Every word comes from phrases.PHRAS
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
@@ -38,8 +40,16 @@ _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 _WORDS = frozenset({"and", "or", "not", "trait", "where", "on", "in", "between", "is"})
 
 
+_phrases: ContextVar[Mapping[str, str]] = ContextVar("definition_phrases", default=PHRASES)
+"""The words of the text form being rendered (a translation of PHRASES, see `render`)."""
+
+
+def _word(phrase: str) -> str:
+    return _phrases.get()[phrase]
+
+
 def _say(phrase: str, /, **fields: Any) -> str:
-    return PHRASES[phrase].format(**fields)
+    return _word(phrase).format(**fields)
 
 
 def _quoted(text: str) -> str:
@@ -56,7 +66,7 @@ def name(text: str) -> str:
 def value(item: Any) -> str:
     """A condition value: numbers, true/false and dates bare, texts quoted, lists in ( )."""
     if isinstance(item, tuple | list):
-        return _say("list", values=PHRASES["list_separator"].join(value(v) for v in item))
+        return _say("list", values=_word("list_separator").join(value(v) for v in item))
     if isinstance(item, bool):
         return "true" if item else "false"
     if isinstance(item, int | float):
@@ -74,7 +84,7 @@ def _compared(subject: str, op: str, operand: Any) -> str:
 
 def _count(count: Count) -> str:
     many = count.value[1] if count.op == "between" else count.value
-    times = PHRASES["time" if many == 1 else "times"]
+    times = _word("time" if many == 1 else "times")
     if count.op == "between":
         low, high = count.value
         return _say("count.between", low=low, high=high, times=times)
@@ -104,10 +114,10 @@ def _event(condition: EventCondition) -> str:
     if condition.within is not None:
         parts.append(_window(condition.within))
     if condition.channel:
-        channels = PHRASES["channel_separator"].join(name(c) for c in condition.channel)
+        channels = _word("channel_separator").join(name(c) for c in condition.channel)
         parts.append(_say("channel", channels=channels))
     if condition.where:
-        filters = PHRASES["where_separator"].join(_where(w) for w in condition.where)
+        filters = _word("where_separator").join(_where(w) for w in condition.where)
         parts.append(_say("where", filters=filters))
     return " ".join(parts)
 
@@ -123,21 +133,32 @@ def _unwrap(condition: Definition) -> Definition:
     return condition
 
 
-def render(definition: Definition) -> str:
-    """The definition in words (see the module's docstring)."""
+def render(definition: Definition, phrases: Mapping[str, str] | None = None) -> str:
+    """The definition in words (see the module's docstring); `phrases` replaces PHRASES'
+    words (a translation: same keys, same `{fields}`), each one it has."""
+    if phrases is None:
+        return _render(definition)
+    token = _phrases.set({**PHRASES, **phrases})
+    try:
+        return _render(definition)
+    finally:
+        _phrases.reset(token)
+
+
+def _render(definition: Definition) -> str:
     condition = _unwrap(definition)
     if isinstance(condition, AllOf | AnyOf):
-        joiner = f" {PHRASES['and' if isinstance(condition, AllOf) else 'or']} "
+        joiner = f" {_word('and' if isinstance(condition, AllOf) else 'or')} "
         parts = []
         for child in map(_unwrap, _children(condition)):
-            text = render(child)
+            text = _render(child)
             # Same kind of group: no parentheses needed (A AND (B AND C) is A AND B AND C).
             if isinstance(child, AllOf | AnyOf) and type(child) is not type(condition):
                 text = _say("group", condition=text)
             parts.append(text)
         return joiner.join(parts)
     if isinstance(condition, NotOf):
-        return _say("not", condition=render(condition.not_))
+        return _say("not", condition=_render(condition.not_))
     if isinstance(condition, TraitCondition):
         subject = _say("trait", name=name(condition.trait))
         return _compared(subject, condition.op, condition.value)

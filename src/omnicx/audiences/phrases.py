@@ -1,63 +1,71 @@
 """Every word a segment definition shows users: its text form and its validation errors.
 
 Kept in one module so a translation replaces two dictionaries and nothing else. Templates use
-`str.format` fields, so a language can put the words in its own order.
+`str.format` fields, so a language can put the words in its own order. The text form's words
+are marked with `N_` for the console's message catalogs, which translate them (Babel
+extracts them with the console's own messages; `definition_text.render(..., phrases=...)`).
 """
 
 from __future__ import annotations
 
+
+def N_(text: str) -> str:  # gettext's name for "mark for translation"
+    """Marks a phrase for extraction into message catalogs; returns it unchanged."""
+    return text
+
+
 PHRASES: dict[str, str] = {
     # Combining conditions (upper case, so they stand out from the words inside conditions).
-    "and": "AND",
-    "or": "OR",
-    "not": "NOT ({condition})",
-    "group": "({condition})",
+    "and": N_("AND"),
+    "or": N_("OR"),
+    "not": N_("NOT ({condition})"),
+    "group": N_("({condition})"),
     # Who: a trait of the profile, or a computed trait (shown bare, as on the profile).
-    "trait": "trait {name}",
+    "trait": N_("trait {name}"),
     "computed": "{name}",
     # Comparisons; `{subject}` is the trait, `{value}` the condition's value.
-    "op.eq": "{subject} = {value}",
-    "op.neq": "{subject} ≠ {value}",
-    "op.gt": "{subject} > {value}",
-    "op.gte": "{subject} ≥ {value}",
-    "op.lt": "{subject} < {value}",
-    "op.lte": "{subject} ≤ {value}",
-    "op.in": "{subject} is one of {value}",
-    "op.not_in": "{subject} is not one of {value}",
-    "op.contains": "{subject} contains {value}",
-    "op.starts_with": "{subject} starts with {value}",
-    "op.between": "{subject} between {low} and {high}",
-    "op.exists": "{subject} is set",
-    "op.not_exists": "{subject} is not set",
-    "list": "({values})",
-    "list_separator": ", ",
+    "op.eq": N_("{subject} = {value}"),
+    "op.neq": N_("{subject} ≠ {value}"),
+    "op.gt": N_("{subject} > {value}"),
+    "op.gte": N_("{subject} ≥ {value}"),
+    "op.lt": N_("{subject} < {value}"),
+    "op.lte": N_("{subject} ≤ {value}"),
+    "op.in": N_("{subject} is one of {value}"),
+    "op.not_in": N_("{subject} is not one of {value}"),
+    "op.contains": N_("{subject} contains {value}"),
+    "op.starts_with": N_("{subject} starts with {value}"),
+    "op.between": N_("{subject} between {low} and {high}"),
+    "op.exists": N_("{subject} is set"),
+    "op.not_exists": N_("{subject} is not set"),
+    "list": N_("({values})"),
+    "list_separator": N_(", "),
     # Events.
-    "event.did": "did {event}",
-    "event.did_not": "did not do {event}",
-    "count.eq": "exactly {n} {times}",
-    "count.gt": "more than {n} {times}",
-    "count.gte": "at least {n} {times}",
-    "count.lt": "fewer than {n} {times}",
-    "count.lte": "at most {n} {times}",
-    "count.between": "between {low} and {high} {times}",
-    "time": "time",
-    "times": "times",
-    "within.last_days": "in the last {n} days",
-    "within.last_day": "in the last day",
-    "within.last_hours": "in the last {n} hours",
-    "within.last_hour": "in the last hour",
-    "within.between": "between {start} and {end}",
-    "channel": "on {channels}",
-    "channel_separator": " or ",
-    "where": "where {filters}",
-    "where_separator": " and ",
+    "event.did": N_("did {event}"),
+    "event.did_not": N_("did not do {event}"),
+    "count.eq": N_("exactly {n} {times}"),
+    "count.gt": N_("more than {n} {times}"),
+    "count.gte": N_("at least {n} {times}"),
+    "count.lt": N_("fewer than {n} {times}"),
+    "count.lte": N_("at most {n} {times}"),
+    "count.between": N_("between {low} and {high} {times}"),
+    "time": N_("time"),
+    "times": N_("times"),
+    "within.last_days": N_("in the last {n} days"),
+    "within.last_day": N_("in the last day"),
+    "within.last_hours": N_("in the last {n} hours"),
+    "within.last_hour": N_("in the last hour"),
+    "within.between": N_("between {start} and {end}"),
+    "channel": N_("on {channels}"),
+    "channel_separator": N_(" or "),
+    "where": N_("where {filters}"),
+    "where_separator": N_(" and "),
     # Identities, consent, other segments.
-    "identity.present": "has {type}",
-    "identity.absent": "has no {type}",
-    "consent.granted": "consent {channel}/{purpose} granted",
-    "consent.not_granted": "consent {channel}/{purpose} not granted",
-    "segment.member": "in segment {key}",
-    "segment.not_member": "not in segment {key}",
+    "identity.present": N_("has {type}"),
+    "identity.absent": N_("has no {type}"),
+    "consent.granted": N_("consent {channel}/{purpose} granted"),
+    "consent.not_granted": N_("consent {channel}/{purpose} not granted"),
+    "segment.member": N_("in segment {key}"),
+    "segment.not_member": N_("not in segment {key}"),
 }
 """The text form's words (docs/audiences-definitions.md#the-text-form)."""
 

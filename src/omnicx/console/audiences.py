@@ -21,7 +21,6 @@ from omnicx.audiences import segments as store
 from omnicx.audiences.ad_export import write_members_csv, write_platform_csv
 from omnicx.audiences.behaviour import behaviour_table
 from omnicx.audiences.definition import segment_references
-from omnicx.audiences.definition_text import render as definition_text
 from omnicx.audiences.exports import export_members
 from omnicx.audiences.lookalikes import LookalikeError, find_lookalikes
 from omnicx.audiences.membership import member_counts, members_page
@@ -30,6 +29,7 @@ from omnicx.audiences.segment_counts import member_count
 from omnicx.audiences.segments import Segment, SegmentError
 from omnicx.console import audiences_builder, audiences_personas, audiences_scores
 from omnicx.console.audiences_common import SECTION, actor, segment_or_404, transaction
+from omnicx.console.definitions import in_words
 from omnicx.console.rendering import render
 from omnicx.console.security import require
 from omnicx.profiles import service as profiles
@@ -48,9 +48,9 @@ Reader = Annotated[ConsoleSession, Depends(READ)]
 Cursor = Annotated[str, Query(max_length=64, description="The last profile id of the page before.")]
 
 
-def _rows(connection: Connection) -> list[dict[str, Any]]:
+def _rows(connection: Connection, language: str) -> list[dict[str, Any]]:
     return [
-        {"segment": s, "text": definition_text(s.definition)}
+        {"segment": s, "text": in_words(s.definition, language)}
         for s in store.all_segments(connection)
     ]
 
@@ -63,7 +63,7 @@ def segment_list(
 ) -> Response:
     """Every segment with its definition in words; the counts follow (`/audiences/table`)."""
     with transaction(request) as connection:
-        rows = _rows(connection)
+        rows = _rows(connection, request.state.language)
     return render(
         request,
         "audiences/list.html",
@@ -75,7 +75,7 @@ def segment_list(
 def segment_table(request: Request, session: Reader) -> Response:
     """The segment table with live member counts (every segment's members counted)."""
     with transaction(request) as connection:
-        rows = _rows(connection)
+        rows = _rows(connection, request.state.language)
         counts = member_counts(connection)
     return render(request, "audiences/_table.html", {"rows": rows, "counts": counts})
 
@@ -138,7 +138,7 @@ def _segment_page(
             "section": SECTION,
             "tab": "segments",
             "segment": segment,
-            "text": definition_text(segment.definition),
+            "text": in_words(segment.definition, request.state.language),
             "count": member_count(connection, segment.id),
             "members": members,
             "after": after,

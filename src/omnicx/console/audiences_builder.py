@@ -56,6 +56,7 @@ from omnicx.console.audiences_form import (
     rows_from_definition,
     rows_from_form,
 )
+from omnicx.console.definitions import in_words
 from omnicx.console.rendering import render
 from omnicx.console.security import engine_of, require
 from omnicx.identity.config import BUILT_IN_TYPES
@@ -209,7 +210,7 @@ async def _post(request: Request, session: ConsoleSession, segment_id: int | Non
             if action == "preview":  # without script: the count (so far) in the page
                 shown = _preview(
                     connection, root, form, editing_key=meta.key or None,
-                    allow_new_traits=meta.allow_new_traits,
+                    allow_new_traits=meta.allow_new_traits, language=request.state.language,
                 )  # fmt: skip
                 return _page(
                     request, connection, root=root, meta=meta, editing=editing, preview=shown,
@@ -350,6 +351,7 @@ def _preview(
     *,
     editing_key: str | None,
     allow_new_traits: bool,
+    language: str,
 ) -> Preview:
     """Checks the form's definition and counts (for PREVIEW_BUDGET, going on from where the
     form's last preview stopped when it counted the same definition)."""
@@ -373,7 +375,7 @@ def _preview(
         budget_seconds=PREVIEW_BUDGET,
         page=PREVIEW_PAGE,
     )
-    return Preview(root, [], definition_text(definition), found, name)
+    return Preview(root, [], in_words(definition, language), found, name)
 
 
 @router.post("/audiences/preview")
@@ -392,6 +394,7 @@ async def preview(request: Request, session: Writer) -> Response:
                 form,
                 editing_key=_text(form, "editing") or None,
                 allow_new_traits=_text(form, "allow_new_traits") == "on",
+                language=request.state.language,
             )
 
     shown = await run_in_threadpool(count)

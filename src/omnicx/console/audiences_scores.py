@@ -12,7 +12,6 @@ from fastapi.responses import RedirectResponse, Response
 
 from omnicx.access.sessions import ConsoleSession
 from omnicx.audiences import scoring_store
-from omnicx.audiences.definition_text import render as definition_text
 from omnicx.audiences.score_summary import (
     explain,
     score_distribution,
@@ -23,6 +22,7 @@ from omnicx.audiences.scoring_model import ScoringModel
 from omnicx.audiences.scoring_timeline import stage_index
 from omnicx.console import charts, i18n
 from omnicx.console.audiences_common import SECTION, model_or_404, transaction
+from omnicx.console.definitions import in_words
 from omnicx.console.rendering import render
 from omnicx.console.security import require
 from omnicx.profiles import service as profiles
@@ -52,13 +52,13 @@ def _translate(request: Request, message: str) -> str:
     return i18n.translations(_language(request).code).gettext(message)
 
 
-def rules_of(model: ScoringModel) -> list[dict[str, Any]]:
+def rules_of(model: ScoringModel, language: str) -> list[dict[str, Any]]:
     """Each rule as the model page shows it."""
     return [
         {
             "rule": rule,
             "points": points(rule.points),
-            "condition": definition_text(rule.when),
+            "condition": in_words(rule.when, language),
             "on_events": rule.on_events,
             "cap": None if rule.cap is None else points(rule.cap),
             "half_life": model.half_life(rule),
@@ -112,7 +112,7 @@ def _model_page(
             "tab": "scores",
             "stored": stored,
             "model": model,
-            "rules": rules_of(model),
+            "rules": rules_of(model, request.state.language),
             "stages": [(s.stage, points(s.min)) for s in model.stages],
             "profile": profile,
             "problem": problem,
@@ -221,7 +221,7 @@ def explanation(request: Request, session: Reader, key: str, profile_id: str) ->
                     "part": part,
                     "points": points(part.points),
                     "uncapped": points(part.uncapped),
-                    "condition": definition_text(part.rule.when),
+                    "condition": in_words(part.rule.when, request.state.language),
                     "events": [
                         (c, points(c.points), points(c.decayed)) for c in part.contributions
                     ],

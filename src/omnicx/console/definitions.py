@@ -1,0 +1,23 @@
+"""Segment definitions and scoring conditions in words, in the reader's language: the
+audiences' text form (`definition_text`) with its phrases translated by the console's
+catalogs (they are extracted from `audiences/phrases.py`, where `N_` marks them)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from omnicx.audiences.definition import Definition
+from omnicx.audiences.definition_text import render
+from omnicx.audiences.phrases import PHRASES
+from omnicx.console import i18n
+
+
+@cache
+def _phrases(language: str) -> dict[str, str]:
+    catalog = i18n.translations(language)
+    return {key: catalog.gettext(text) for key, text in PHRASES.items()}
+
+
+def in_words(definition: Definition, language: str) -> str:
+    """The definition's text form in `language`."""
+    return render(definition, _phrases(language))
