@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from omnicx.console import overview_data
-from omnicx.console.overview_data import Memo
+from omnicx.store.memo import Memo
 from tests.analytics.lakes import Row, build_lake
 from tests.console.support import sign_in
 from tests.profiles.helpers import Shop, identify, track

@@ -24,10 +24,10 @@ from omnicx.access.sessions import ConsoleSession
 from omnicx.analytics.lake import LakeSnapshot, open_lake_of
 from omnicx.console import charts, overview_data
 from omnicx.console.i18n import DEFAULT_LANGUAGE, LANGUAGES
-from omnicx.console.overview_data import Computed, Memo
 from omnicx.console.rendering import environment, render
 from omnicx.console.security import engine_of, require
 from omnicx.store.clock import utc_now
+from omnicx.store.memo import Computed, Memo
 
 router = APIRouter()
 log = logging.getLogger("omnicx.console.overview")

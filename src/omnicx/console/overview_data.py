@@ -18,12 +18,9 @@ The other counts (events received, per source) read small summary tables on ever
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine
 
@@ -34,7 +31,7 @@ from omnicx.analytics.multichannel import multichannel_value
 from omnicx.analytics.scope import Scope
 from omnicx.collect import sources
 from omnicx.identity.counts import count_profiles
-from omnicx.store.clock import utc_now
+from omnicx.store.memo import Computed, Memo
 
 LAKE_SECONDS = 30.0
 """A lake figure is recomputed at most this often while the lake changes."""
@@ -54,99 +51,7 @@ CHURN_LOOKBACK_DAYS = 180
 CHURN_POINTS = 5
 """How many churn points the overview lists."""
 
-T = TypeVar("T")
 log = logging.getLogger("omnicx.console.overview")
-
-
-@dataclass(frozen=True, slots=True)
-class Computed(Generic[T]):
-    """A figure and when it was computed."""
-
-    value: T
-    computed_at: datetime
-
-
-class Memo:
-    """Results kept for a while. The first reader of a key waits for its computation (one
-    thread computes, readers arriving meanwhile share its answer); once a kept answer is
-    stale, readers get it at once, with when it was computed, while one background thread
-    computes the next (stale while revalidating: no reader waits for a slow figure twice)."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._entries: dict[Hashable, tuple[float, Hashable, Computed[Any]]] = {}
-        self._locks: dict[Hashable, threading.Lock] = {}
-        self._refreshing: dict[Hashable, threading.Thread] = {}
-        self._guard = threading.Lock()
-
-    def get(
-        self,
-        key: Hashable,
-        compute: Callable[[], T],
-        *,
-        seconds: float,
-        version: Hashable = None,
-    ) -> Computed[T]:
-        """The value kept under `key`; computed again (in the background when one is kept)
-        once it is older than `seconds` and was computed from another `version` of its
-        input than `version` (None: any age over `seconds` will do)."""
-        entry = self._entries.get(key)
-        if entry is not None:
-            if not self._stale(entry, seconds, version):
-                return entry[2]
-            self._refresh_later(key, compute, version)
-            return entry[2]
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            entry = self._entries.get(key)
-            if entry is not None:
-                return entry[2]
-            return self._compute(key, compute, version)
-
-    def settle(self, timeout: float = 30.0) -> None:
-        """Waits for the background computations under way (tests)."""
-        with self._guard:
-            running = list(self._refreshing.values())
-        for thread in running:
-            thread.join(timeout)
-
-    def clear(self) -> None:
-        """Forgets everything kept."""
-        with self._guard:
-            self._entries.clear()
-
-    def _stale(
-        self, entry: tuple[float, Hashable, Computed[Any]], seconds: float, version: Hashable
-    ) -> bool:
-        stamped, kept_version, _ = entry
-        if self._clock() - stamped < seconds:
-            return False
-        return version is None or kept_version != version
-
-    def _compute(self, key: Hashable, compute: Callable[[], T], version: Hashable) -> Computed[T]:
-        computed = Computed(compute(), utc_now())
-        self._entries[key] = (self._clock(), version, computed)
-        return computed
-
-    def _refresh_later(self, key: Hashable, compute: Callable[[], T], version: Hashable) -> None:
-        with self._guard:
-            if key in self._refreshing:
-                return
-            thread = threading.Thread(
-                target=self._refresh, args=(key, compute, version), daemon=True
-            )
-            self._refreshing[key] = thread
-        thread.start()
-
-    def _refresh(self, key: Hashable, compute: Callable[[], T], version: Hashable) -> None:
-        try:
-            self._compute(key, compute, version)
-        except Exception:  # the kept answer stays; the next stale read tries again
-            log.exception("the overview figure %r could not be computed again", key)
-        finally:
-            with self._guard:
-                self._refreshing.pop(key, None)
 
 
 @dataclass(frozen=True, slots=True)

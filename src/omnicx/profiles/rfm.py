@@ -10,21 +10,18 @@ does not pay a scan of all profiles (seconds with a million buyers; docs/profile
 
 from __future__ import annotations
 
-import logging
 import math
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, func, select
 
 from omnicx.profiles.tables import profile_stats
 from omnicx.store.clock import as_utc
-
-log = logging.getLogger("omnicx.profiles")
+from omnicx.store.memo import Memo
 
 THRESHOLD_SECONDS = 60.0
 """How long quintile thresholds are reused by one process."""
@@ -110,56 +107,28 @@ def compute_thresholds(connection: Connection) -> RfmThresholds | None:
     )
 
 
-_cache: dict[str, tuple[float, RfmThresholds | None]] = {}
-_refreshing: set[str] = set()
-_generation = [0]
-"""Bumped by forget_thresholds: a refresh begun before does not store what it found."""
-_lock = threading.Lock()
+_kept = Memo()
 
 
 def thresholds(
     connection: Connection, *, max_age: float = THRESHOLD_SECONDS
 ) -> RfmThresholds | None:
-    """The thresholds kept by this process: computed now the first time, then refreshed in
-    the background once older than `max_age` seconds (the kept ones answer meanwhile)."""
-    key = connection.engine.url.render_as_string(hide_password=False)
-    cached = _cache.get(key)
-    if cached is None:
-        found = compute_thresholds(connection)
-        with _lock:
-            _cache[key] = (time.monotonic(), found)
-        return found
-    if time.monotonic() - cached[0] >= max_age:
-        _refresh_in_background(connection.engine, key)
-    return cached[1]
+    """The thresholds kept by this process (per database): computed now the first time, then
+    again in the background once older than `max_age` seconds (the kept ones answer
+    meanwhile)."""
+    engine = connection.engine
 
+    def compute() -> RfmThresholds | None:  # in the background: a connection of its own
+        with engine.connect() as own:
+            return compute_thresholds(own)
 
-def _refresh_in_background(engine: Engine, key: str) -> None:
-    """Computes the thresholds again in a thread of their own (one at a time per database)."""
-    with _lock:
-        if key in _refreshing:
-            return
-        _refreshing.add(key)
-        generation = _generation[0]
-
-    def refresh() -> None:
-        try:
-            with engine.connect() as connection:
-                found = compute_thresholds(connection)
-            with _lock:
-                if _generation[0] == generation:
-                    _cache[key] = (time.monotonic(), found)
-        except Exception:  # the kept thresholds stay; the next read tries again
-            log.exception("computing the RFM thresholds failed")
-        finally:
-            with _lock:
-                _refreshing.discard(key)
-
-    threading.Thread(target=refresh, name="omnicx-rfm-thresholds", daemon=True).start()
+    key = engine.url.render_as_string(hide_password=False)
+    # The first computation reads through the caller's connection: on SQLite a second one
+    # would wait for the caller's own transaction.
+    first = partial(compute_thresholds, connection)
+    return _kept.get(key, compute, seconds=max_age, first=first).value
 
 
 def forget_thresholds() -> None:
-    """Drops cached thresholds (tests, and after an erasure)."""
-    with _lock:
-        _cache.clear()
-        _generation[0] += 1
+    """Drops kept thresholds (tests, and after an erasure)."""
+    _kept.clear()
