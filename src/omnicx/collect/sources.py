@@ -12,13 +12,12 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, select, update
-from sqlalchemy.pool import NullPool
+from sqlalchemy import Connection, Engine, func, select, update
 
 from omnicx.collect.tables import source_daily_counts, sources, write_keys
 from omnicx.store.clock import as_utc, utc_now
+from omnicx.store.engine import read_only_engine
 
 CHANNELS = (
     "web",
@@ -270,7 +269,7 @@ class WriteKeyCache:
 
     def __init__(self, engine: Engine, *, ttl: float = 2.0) -> None:
         self._engine = engine
-        self._read_engine = _read_only_engine(engine)
+        self._read_engine = read_only_engine(engine)
         self._ttl = ttl
         # key -> (monotonic time its lookup began, owner)
         self._entries: dict[str, tuple[float, KeyOwner | None]] = {}
@@ -360,29 +359,3 @@ class WriteKeyCache:
             self._executor = None
         if self._read_engine is not self._engine:
             self._read_engine.dispose()
-
-
-def _read_only_engine(engine: Engine) -> Engine:
-    """An engine for lookups that never takes SQLite's write lock (the same engine otherwise).
-
-    omnicx's SQLite engines begin every transaction IMMEDIATE (store.engine), which is the
-    database's write lock; a lookup only reads, and in WAL mode reads need no lock at all.
-    An in-memory database is private to its engine's one connection: it keeps that engine.
-    """
-    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
-        return engine
-    reader = create_engine(
-        engine.url,
-        connect_args={"check_same_thread": False, "timeout": 60},
-        poolclass=NullPool,
-    )
-
-    @event.listens_for(reader, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # autocommit: each SELECT reads on its own
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=60000")
-        cursor.execute("PRAGMA query_only=ON")
-        cursor.close()
-
-    return reader

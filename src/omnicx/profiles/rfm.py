@@ -21,6 +21,7 @@ from sqlalchemy import Connection, func, select
 
 from omnicx.profiles.tables import profile_stats
 from omnicx.store.clock import as_utc
+from omnicx.store.engine import read_only_engine
 from omnicx.store.memo import Memo
 
 THRESHOLD_SECONDS = 60.0
@@ -118,9 +119,14 @@ def thresholds(
     meanwhile)."""
     engine = connection.engine
 
-    def compute() -> RfmThresholds | None:  # in the background: a connection of its own
-        with engine.connect() as own:
-            return compute_thresholds(own)
+    def compute() -> RfmThresholds | None:  # in the background: a reader of its own
+        reader = read_only_engine(engine)  # on SQLite, no write lock for a read
+        try:
+            with reader.connect() as own:
+                return compute_thresholds(own)
+        finally:
+            if reader is not engine:
+                reader.dispose()
 
     key = engine.url.render_as_string(hide_password=False)
     # The first computation reads through the caller's connection: on SQLite a second one

@@ -60,3 +60,30 @@ def _make_sqlite_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def read_only_engine(engine: Engine) -> Engine:
+    """An engine for reads that never takes SQLite's write lock (the same engine otherwise);
+    dispose of it when it is not `engine`.
+
+    omnicx's SQLite engines begin every transaction IMMEDIATE (store.engine), which is the
+    database's write lock; a lookup only reads, and in WAL mode reads need no lock at all.
+    An in-memory database is private to its engine's one connection: it keeps that engine.
+    """
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return engine
+    reader = create_engine(
+        engine.url,
+        connect_args={"check_same_thread": False, "timeout": 60},
+        poolclass=NullPool,
+    )
+
+    @event.listens_for(reader, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # autocommit: each SELECT reads on its own
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.close()
+
+    return reader
