@@ -36,12 +36,13 @@ def _ids(catalog: Catalog) -> set[str]:
 
 @pytest.fixture(scope="module")
 def extracted(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
-    """The messages the console's code and templates use now (what `make console-messages`
-    extracts)."""
+    """The messages the console's code and templates use now, and the audiences' phrases it
+    shows (what `make console-messages` extracts)."""
     pot = tmp_path_factory.mktemp("messages") / "messages.pot"
     done = subprocess.run(
         [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg",
-         "--no-location", "--sort-output", "-o", str(pot), "src/omnicx/console"],
+         "--no-location", "--sort-output", "-o", str(pot), "src/omnicx/console",
+         "src/omnicx/audiences/phrases.py"],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
