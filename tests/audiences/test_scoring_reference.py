@@ -20,6 +20,7 @@ from omnicx.audiences.scoring import (
     score,
     stage_changes,
 )
+from omnicx.audiences.scoring_model import ScoringModel
 from omnicx.audiences.scoring_validation import parse_model
 from tests.audiences import reference_evaluate as ref
 from tests.audiences.test_evaluate_reference import (
@@ -302,14 +303,30 @@ def probes(document: dict[str, Any], person: ref.RawPerson, now: datetime) -> se
     return {at for at in found if at > now}
 
 
+AROUND_NOW = {
+    "document": models(events_only=True),
+    "person": people(),
+    "now": NOW,
+    "recent": ref.RECENT_EVENTS,
+}
+"""A model on events and a person with events around `now` (some still to come)."""
+
+
+def _with_recent(
+    document: dict[str, Any],
+    person: ref.RawPerson,
+    now: datetime,
+    recent: list[tuple[str, int, str]],
+) -> tuple[ScoringModel, PersonFacts]:
+    """The model and the person's facts, with the `recent` events (hours from `now`) added, so
+    that windows open and close after `now`."""
+    person.events += [ref.RawEvent(n, now + timedelta(hours=h), c) for n, h, c in recent]
+    model = parse_model(document)
+    return model, facts_for(model, person)
+
+
 @SETTINGS
-@given(
-    document=models(events_only=True),
-    person=people(),
-    now=NOW,
-    recent=ref.RECENT_EVENTS,
-    offsets=ref.OFFSETS,
-)
+@given(**AROUND_NOW, offsets=ref.OFFSETS)
 def test_next_stage_change_at_is_the_first_change(
     document: dict[str, Any],
     person: ref.RawPerson,
@@ -317,10 +334,7 @@ def test_next_stage_change_at_is_the_first_change(
     recent: list[tuple[str, int, str]],
     offsets: list[int],
 ) -> None:
-    # Events around `now` (some still to come), so that windows open and close after it.
-    person.events += [ref.RawEvent(n, now + timedelta(hours=h), c) for n, h, c in recent]
-    model = parse_model(document)
-    facts = facts_for(model, person)
+    model, facts = _with_recent(document, person, now, recent)
     change = next_stage_change_at(model, facts, now)
     before = score(model, facts, now).stage
     note(f"model: {document}; change at {change}")
@@ -346,13 +360,7 @@ def test_next_stage_change_at_is_the_first_change(
 
 
 @SETTINGS
-@given(
-    document=models(events_only=True),
-    person=people(),
-    now=NOW,
-    recent=ref.RECENT_EVENTS,
-    hours=st.integers(1, 24 * 10),
-)
+@given(**AROUND_NOW, hours=st.integers(1, 24 * 10))
 def test_next_stage_check_is_the_change_within_the_horizon_else_a_look_at_it(
     document: dict[str, Any],
     person: ref.RawPerson,
@@ -360,9 +368,7 @@ def test_next_stage_check_is_the_change_within_the_horizon_else_a_look_at_it(
     recent: list[tuple[str, int, str]],
     hours: int,
 ) -> None:
-    person.events += [ref.RawEvent(n, now + timedelta(hours=h), c) for n, h, c in recent]
-    model = parse_model(document)
-    facts = facts_for(model, person)
+    model, facts = _with_recent(document, person, now, recent)
     within = timedelta(hours=hours)
     change = next_stage_change_at(model, facts, now)
     check = next_stage_check_at(model, facts, now, within)
