@@ -202,3 +202,18 @@ def test_a_new_person_enters_a_did_not_segment_without_doing_anything_it_watches
     assert shop.segments_of("user_id", "u1") == set()
     shop.send("web", track("Order Completed", "u2", {"total": 5}))
     assert shop.segments_of("user_id", "u2") == {"no-recent-views"}
+
+
+def test_a_segment_defined_just_before_the_event_that_brings_someone_in_announces_it(
+    shop: LiveShop,
+) -> None:
+    # The definition and the event reach the consumer in the same run: the segment goes live
+    # with what came before (nobody), then the event brings the shopper in, announced.
+    with shop.engine.begin() as connection:
+        segments.create(
+            connection, key="buyers", name="Buyers", definition={"event": "Order Completed"},
+            actor="test",
+        )  # fmt: skip
+    shop.send("web", track("Order Completed", "u1", {"total": 10}))
+    assert shop.segments_of("user_id", "u1") == {"buyers"}
+    assert names(shop.timeline("user_id", "u1")) == ["Segment Entered:buyers"]

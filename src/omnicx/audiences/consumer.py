@@ -3,10 +3,12 @@
 Each batch, inside the batch's transaction:
 
 1. keeps hits for every event condition the segments use (a new condition is first filled in
-   from the events already stored);
+   from the events already stored), and brings new and changed segment definitions live
+   (everyone evaluated against them) before the batch's own hits, so that whoever the batch
+   brings in enters them live;
 2. follows the identity change feed: profiles merged away or erased lose their memberships,
    profiles a merge, split or unmerge changed are evaluated again;
-3. brings new and changed segment definitions live (everyone evaluated against them);
+3. brings live what is still pending (after a replay, every segment);
 4. evaluates the profiles of the batch's events, those the identity changes named and those
    whose timer is due (a "in the last 7 days" window slid past an event), and stores who
    entered and left which segment, emitting `Segment Entered` / `Segment Exited` events.
@@ -87,6 +89,10 @@ class SegmentMembership:
         segments = all_segments(connection)
         models = all_models(connection)
         matcher = sync_conditions(connection, segments, models, through=position)
+        if position >= high:  # live, not replaying after an identity rebuild
+            # New definitions go live with the events before this batch: whoever this batch
+            # brings in enters them live, with `Segment Entered` (prepare announces nothing).
+            segments = _prepare_pending(connection, segments, now)
         if batch:
             hits.record(connection, matcher, batch)
             hits.advance(connection, matcher.conditions, through)
@@ -105,6 +111,18 @@ class SegmentMembership:
                       models=models)  # fmt: skip
         if batch:
             _set_positions(connection, {EVENTS: max(high, through)})
+
+
+def _prepare_pending(
+    connection: Connection, segments: Sequence[Segment], now: datetime
+) -> list[Segment]:
+    """Brings the segments that are not ready live (with those referring to them); returns
+    every segment as stored now."""
+    pending = [s for s in segments if not s.ready]
+    if not pending:
+        return list(segments)
+    prepare(connection, _with_dependents(segments, pending), now)
+    return all_segments(connection)
 
 
 def _names_by_profile(
