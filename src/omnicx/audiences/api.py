@@ -154,7 +154,8 @@ def create_segment(
     request: Request, caller: Annotated[Caller, Depends(WRITERS)], body: SegmentIn
 ) -> SegmentOut:
     """Stores a segment. It is live (`ready`) once the processing stage has evaluated it for
-    every profile, usually within seconds; its first members do not emit `Segment Entered`."""
+    every profile, usually within seconds; its first members (those matching before it) do
+    not emit `Segment Entered`, whoever events after it bring in does."""
     with transaction(request) as connection:
         segment = store.create(
             connection,
