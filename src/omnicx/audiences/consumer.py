@@ -217,10 +217,7 @@ def evaluate_live(
     segment, those of `by_events` (profile -> names of its new events) against the segments
     those events can change (the others' answers and timers stand); every evaluated profile
     is scored under every live model."""
-    pending = [s for s in segments if not s.ready]
-    if pending:
-        prepare(connection, _with_dependents(segments, pending), now)
-        segments = all_segments(connection)
+    segments = _prepare_pending(connection, segments, now)
     plan = live_plan(segments)
     unscored = [m for m in models if not m.ready]
     if unscored:
