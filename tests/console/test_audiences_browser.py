@@ -73,6 +73,13 @@ def _number(text: str) -> int:
     return int(re.sub(r"[^\d]", "", text))
 
 
+def _settled(page: Page) -> None:
+    """Waits until no htmx request is in flight and the last swap has settled."""
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')"
+    )
+
+
 def _build_segment(page: Page, demo: DemoConsole) -> int:
     """Builds "ordered on the web in the last 90 days, and has an e-mail trait" in the
     builder; returns the preview's count."""
@@ -88,6 +95,7 @@ def _build_segment(page: Page, demo: DemoConsole) -> int:
     page.check("input[name='c-0.channel'][value='web']")
     page.click("#c-add")
     page.wait_for_selector("#c-1-kind")
+    _settled(page)  # a person waits for the new row; a change before htmx wired it is lost
     page.select_option("#c-1-kind", "trait")
     page.wait_for_selector("#c-1-trait")
     page.fill("#c-1-trait", "email")
