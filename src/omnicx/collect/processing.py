@@ -84,7 +84,19 @@ def upstream_of(consumer: StreamConsumer) -> str | None:
     return upstream if isinstance(upstream, str) else None
 
 
-_WITHOUT_PAYLOAD = [c for c in events.c if c.name != "payload"]
+# In StoredEvent's order: rows are unpacked by position.
+_WITHOUT_PAYLOAD = [
+    events.c.id,
+    events.c.source_id,
+    events.c.channel,
+    events.c.message_id,
+    events.c.type,
+    events.c.event,
+    events.c.user_id,
+    events.c.anonymous_id,
+    events.c.timestamp,
+    events.c.received_at,
+]
 
 
 def read_events(
@@ -98,7 +110,7 @@ def read_events(
 ) -> list[StoredEvent]:
     """Reads up to `limit` events with an id greater than `after` (and at most `until`; with
     `names`, only events with one of these names), oldest first."""
-    columns: list[Any] = list(events.c) if with_payload else list(_WITHOUT_PAYLOAD)
+    columns: list[Any] = [*_WITHOUT_PAYLOAD, events.c.payload] if with_payload else _WITHOUT_PAYLOAD
     sqlite = connection.dialect.name == "sqlite"
     if sqlite:
         # SQLite keeps instants as text; parsing it with fromisoformat (C) instead of
@@ -113,29 +125,29 @@ def read_events(
         statement = statement.where(events.c.event.in_(sorted(names)))
     rows = connection.execute(statement.order_by(events.c.id).limit(limit))
     instant = _sqlite_instant if sqlite else as_utc
+    # Unpacking each row as a tuple: reading columns by name off SQLAlchemy's rows cost as much
+    # again as the query (every consumer reads every event).
+    if with_payload:
+        return [
+            StoredEvent(i, s, ch, m, t, e, u, a, instant(ts), instant(ra), p)
+            for (i, s, ch, m, t, e, u, a, ts, ra, p) in rows
+        ]
     return [
-        StoredEvent(
-            r.id,
-            r.source_id,
-            r.channel,
-            r.message_id,
-            r.type,
-            r.event,
-            r.user_id,
-            r.anonymous_id,
-            instant(r.timestamp),
-            instant(r.received_at),
-            r.payload if with_payload else None,
-        )
-        for r in rows
+        StoredEvent(i, s, ch, m, t, e, u, a, instant(ts), instant(ra), None)
+        for (i, s, ch, m, t, e, u, a, ts, ra) in rows
     ]
 
 
 _INSTANTS = {"timestamp", "received_at"}
 
 
-def _sqlite_instant(value: Any) -> datetime:
-    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+def _sqlite_instant(value: str) -> datetime:
+    """An instant as SQLite keeps it (naive UTC text), aware. Appending the offset lets
+    fromisoformat build the aware value at once (a third of the cost of `.replace`)."""
+    try:
+        return datetime.fromisoformat(value + "+00:00")
+    except ValueError:  # text that carries an offset of its own
+        return datetime.fromisoformat(value).astimezone(UTC)
 
 
 def checkpoint(connection: Connection, consumer: str) -> int:

@@ -36,7 +36,7 @@ from omnicx.identity.tables import (
     identity_profiles,
     identity_separations,
 )
-from omnicx.store.bulk import chunks, insert_ignoring_duplicates
+from omnicx.store.bulk import chunks, insert_ignoring_duplicates, positions_among
 from omnicx.store.clock import as_utc, utc_now
 
 
@@ -223,16 +223,17 @@ def event_ids_of(profile_id: str) -> Select[Any]:
 
 def profiles_of_events(connection: Connection, event_ids: Sequence[int]) -> dict[int, str]:
     """The profile each event is attributed to (events of nobody are left out)."""
+    wanted = set(event_ids)
     found: dict[int, str] = {}
-    for chunk in chunks(list(event_ids)):
-        for row in connection.execute(
+    for condition in positions_among(identity_observations.c.event_id, event_ids):
+        for event_id, profile_id in connection.execute(
             select(identity_observations.c.event_id, identifiers.c.profile_id)
             .join(identifiers, identifiers.c.id == identity_observations.c.identifier_id)
-            .where(identity_observations.c.event_id.in_(chunk))
+            .where(condition)
             .where(identity_observations.c.anchor.is_(True))
         ):
-            if row.profile_id is not None:
-                found[row.event_id] = row.profile_id
+            if profile_id is not None and event_id in wanted:
+                found[event_id] = profile_id
     return found
 
 
@@ -259,19 +260,21 @@ def anchors_of_events(
     """Each event's anchor, the identifier it is attributed through, with the profile that
     identifier belongs to now (events without an anchor are left out). The event lake keeps
     the anchor, so a later merge moves the event with its identifier."""
+    wanted = set(event_ids)
     found: dict[int, tuple[int, str | None]] = {}
-    for chunk in chunks(list(event_ids)):
-        for row in connection.execute(
+    for condition in positions_among(identity_observations.c.event_id, event_ids):
+        for event_id, identifier_id, profile_id in connection.execute(
             select(
                 identity_observations.c.event_id,
                 identity_observations.c.identifier_id,
                 identifiers.c.profile_id,
             )
             .join(identifiers, identifiers.c.id == identity_observations.c.identifier_id)
-            .where(identity_observations.c.event_id.in_(chunk))
+            .where(condition)
             .where(identity_observations.c.anchor.is_(True))
         ):
-            found[row.event_id] = (row.identifier_id, row.profile_id)
+            if event_id in wanted:
+                found[event_id] = (identifier_id, profile_id)
     return found
 
 
