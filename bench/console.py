@@ -13,9 +13,9 @@ Prints figures, never asserts them; not part of the test suite. See docs/perform
    up and then `--requests` times in a row: p50 / p95 / max of the server's own time (the
    console's `Server-Timing: app;dur=` header) and of the time the client waited.
    Pages: the page a reader opens; blocks: what a page loads after itself with htmx (the
-   overview's lake figures). Lake blocks are kept by the server for 30 s, so their warm
-   figures are the kept answer; their first computation, on a server that has just
-   started, is printed as `first_ms` (the warm-up request of each page).
+   overview's lake figures, the journeys reports). Lake blocks and reports are kept by the
+   server for 30 s, so their warm figures are the kept answer; their first computation, on a
+   server that has just started, is printed as `first` (the warm-up request of each page).
 
 A CPU baseline (bench/intake.py's fixed Python loop, M iterations/s) is taken before and
 after; every time is also printed multiplied by it (`ms·cpu`: comparable across machines).
@@ -362,11 +362,12 @@ def main() -> None:
         "pages": figures,
     }
     print(json.dumps(report, indent=2))
-    say(f"\n{'what':<14} {'path':<58} {'p50':>8} {'p95':>8} {'max':>8}  (server ms)")
+    say(f"\n{'what':<14} {'path':<58} {'first':>8} {'p50':>8} {'p95':>8} {'max':>8}  (server ms)")
     for path, timed in figures.items():
         say(
-            f"{timed['kind']:<14} {path[:58]:<58} {timed['server_p50_ms']:>8} "
-            f"{timed['server_p95_ms']:>8} {timed['server_max_ms']:>8}  {timed['status']}"
+            f"{timed['kind']:<14} {path[:58]:<58} {timed['first_ms']:>8.1f} "
+            f"{timed['server_p50_ms']:>8} {timed['server_p95_ms']:>8} {timed['server_max_ms']:>8}"
+            f"  {timed['status']}"
         )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

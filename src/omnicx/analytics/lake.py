@@ -23,13 +23,14 @@ Times are naive UTC timestamps.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import pyarrow as pa
 
 from omnicx.analytics.currency import ReportingCurrency
@@ -78,6 +79,20 @@ class LakeSnapshot:
             yield db
         finally:
             db.close()
+
+    def version(self) -> Hashable:
+        """Names what the lake holds: equal for two snapshots only when a report over them
+        gives the same answer (files written, events and identity changes taken in, the
+        reporting currency)."""
+        manifest = self.manifest
+        return (
+            str(self.path),
+            manifest.generation,
+            manifest.serial,
+            manifest.events_through,
+            manifest.changes_through,
+            orjson.dumps(manifest.extra, option=orjson.OPT_SORT_KEYS),
+        )
 
     @property
     def currency(self) -> ReportingCurrency | None:

@@ -27,6 +27,7 @@ from omnicx.console.journeys_common import (
     BASE,
     PERMISSION,
     invalid_report,
+    kept_report,
     lake_and_catalog,
     report,
     shell,
@@ -91,7 +92,13 @@ def funnel_result(request: Request, session: Reader) -> Response:
     if asked.errors:
         return invalid_report(request, "funnel", asked.errors)
     form = asked.form
-    result = run_funnel(asked.lake, asked.spec, scope=form.range.scope())
+    computed = kept_report(
+        request,
+        asked.lake,
+        ("funnel", form.query()),
+        lambda: run_funnel(asked.lake, asked.spec, scope=form.range.scope()),
+    )
+    result = computed.value
     words = words_of(request)
 
     def dropped_url(step: int) -> str:
@@ -103,6 +110,7 @@ def funnel_result(request: Request, session: Reader) -> Response:
         "journeys/funnel_result.html",
         {
             "form": form,
+            "computed": computed,
             "result": result,
             "dropped_urls": {s.index: dropped_url(s.index) for s in result.steps[1:]},
             "steps_chart": charts.funnel_steps(result, words, dropped_url),
@@ -118,7 +126,14 @@ def _dropped_people(request: Request, asked: _Asked) -> DroppedPeople | Response
     if asked.errors:
         return invalid_report(request, "funnel", asked.errors)
     try:
-        return run_dropped(asked.lake, asked.spec, step=asked.step, scope=asked.form.range.scope())
+        return kept_report(
+            request,
+            asked.lake,
+            ("funnel-dropped", asked.form.query(dropped=asked.step)),
+            lambda: run_dropped(
+                asked.lake, asked.spec, step=asked.step, scope=asked.form.range.scope()
+            ),
+        ).value
     except FunnelError as exc:
         return invalid_report(
             request, "funnel", [FieldError("dropped", "invalid", detail=str(exc))]

@@ -4,9 +4,10 @@ fragment for htmx, a page when opened directly)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -16,6 +17,10 @@ from omnicx.analytics.lake import LakeSnapshot, open_lake_of
 from omnicx.console.journeys_charts import Words
 from omnicx.console.journeys_forms import FieldError, Form
 from omnicx.console.rendering import render
+from omnicx.store.clock import utc_now
+from omnicx.store.memo import Computed, Memo
+
+T = TypeVar("T")
 
 PERMISSION = "analytics.read"
 """Every page of the section needs it."""
@@ -45,6 +50,43 @@ class LakeSpan:
 SHELL_WAIT_ROWS = 500_000
 """A page counts at most this many new events' names itself (a few tens of milliseconds);
 more are counted in the background while the page shows the names counted so far."""
+
+
+REPORT_SECONDS = 30.0
+"""A report asked for again within this many seconds of its computation is shown as it was;
+later, while new events arrive, the kept report is shown at once and the next one computed in
+the background (a report over millions of events takes seconds; the page says when its report
+was computed and offers to compute it now)."""
+
+REPORTS_KEPT = 200
+"""Reports (each a form's settings) a server process keeps at most."""
+
+FRESH = "fresh"
+"""The query parameter asking for a report computed now rather than the kept one."""
+
+
+def _reports(request: Request) -> Memo:
+    """The reports this server process keeps (one store per application)."""
+    state = request.app.state
+    memo: Memo | None = getattr(state, "console_journeys_memo", None)
+    if memo is None:
+        memo = state.console_journeys_memo = Memo(limit=REPORTS_KEPT)
+    return memo
+
+
+def kept_report(
+    request: Request,
+    lake: LakeSnapshot,
+    settings: Hashable,
+    compute: Callable[[], T],
+) -> Computed[T]:
+    """A report over the lake for these `settings` (the tab and its form's query), kept as
+    REPORT_SECONDS says; computed now when the reader asks for it (`fresh=1`)."""
+    memo = _reports(request)
+    version = (lake.version(), utc_now().date())  # relative ranges move with the day
+    if request.query_params.get(FRESH):
+        return memo.refresh(settings, compute, version=version)
+    return memo.get(settings, compute, seconds=REPORT_SECONDS, version=version)
 
 
 def lake_of(request: Request) -> LakeSnapshot:
@@ -126,6 +168,7 @@ def report(
             "tabs": TABS,
             "words": words_of(request),
             "utc": utc,
+            "fresh_url": f"{request.url.path}?{request.url.include_query_params(**{FRESH: 1}).query}",
             **context,
         },
         status_code=status_code,

@@ -13,18 +13,19 @@ from fastapi.responses import Response
 from omnicx.access.sessions import ConsoleSession
 from omnicx.analytics.attribution import MODELS, AttributionError, attribution
 from omnicx.analytics.channels import channel_performance
-from omnicx.analytics.churn import churn_points
-from omnicx.analytics.lifecycle import lifecycle
+from omnicx.analytics.churn import ChurnReport, churn_points
+from omnicx.analytics.lifecycle import LifecycleReport, lifecycle
 from omnicx.analytics.multichannel import multichannel_value
 from omnicx.analytics.paths import PathsError, paths
-from omnicx.analytics.retention import Period, RetentionKind, retention
-from omnicx.analytics.stage_settings_store import current_model
+from omnicx.analytics.retention import Period, RetentionKind, RetentionReport, retention
+from omnicx.analytics.stage_settings_store import current_document, current_model
 from omnicx.analytics.stages import PERIODS as STAGE_PERIODS
 from omnicx.analytics.stages import stage_report
 from omnicx.console import journeys_charts as charts
 from omnicx.console.journeys_common import (
     PERMISSION,
     invalid_report,
+    kept_report,
     lake_and_catalog,
     report,
     shell,
@@ -67,18 +68,24 @@ def paths_result(request: Request, session: Reader) -> Response:
     if form.errors:
         return invalid_report(request, "paths", form.errors)
     try:
-        result = paths(
+        computed = kept_report(
+            request,
             lake,
-            by="event" if form.by == "event" else "channel",
-            start_at=form.step if form.direction == "from" else None,
-            end_at=form.step if form.direction == "to" else None,
-            depth=form.depth,
-            top=form.top,
-            collapse_repeats=form.repeats == "merge",
-            scope=form.range.scope(),
+            ("paths", form.query()),
+            lambda: paths(
+                lake,
+                by="event" if form.by == "event" else "channel",
+                start_at=form.step if form.direction == "from" else None,
+                end_at=form.step if form.direction == "to" else None,
+                depth=form.depth,
+                top=form.top,
+                collapse_repeats=form.repeats == "merge",
+                scope=form.range.scope(),
+            ),
         )
     except PathsError as exc:
         return invalid_report(request, "paths", [FieldError("step", "invalid", detail=str(exc))])
+    result = computed.value
     words = words_of(request)
     return report(
         request,
@@ -86,6 +93,7 @@ def paths_result(request: Request, session: Reader) -> Response:
         "journeys/paths_result.html",
         {
             "form": form,
+            "computed": computed,
             "result": result,
             "transitions": result.transitions[:TOP_TRANSITIONS],
             "sankey": charts.paths_sankey(result, words) if result.links else None,
@@ -110,25 +118,31 @@ def retention_result(request: Request, session: Reader) -> Response:
     form = read_retention(request.query_params, catalog)
     if form.errors:
         return invalid_report(request, "retention", form.errors)
-    scope, period = form.range.scope(), Period(form.period)
-    grid = retention(
-        lake,
-        scope,
-        period=period,
-        kind=RetentionKind(form.kind),
-        start_event=form.start_event or None,
-        return_event=form.return_event or None,
-        by_first_channel=form.by == "first_channel",
-        periods=form.periods,
-    )
-    cycle = lifecycle(lake, scope, period=period, event=form.return_event or None)
-    churn = churn_points(
-        lake,
-        scope,
-        inactive_after=form.inactive_after,
-        as_of=form.range.last,
-        touches=form.touches,
-    )
+
+    def compute() -> tuple[RetentionReport, LifecycleReport, ChurnReport]:
+        scope, period = form.range.scope(), Period(form.period)
+        grid = retention(
+            lake,
+            scope,
+            period=period,
+            kind=RetentionKind(form.kind),
+            start_event=form.start_event or None,
+            return_event=form.return_event or None,
+            by_first_channel=form.by == "first_channel",
+            periods=form.periods,
+        )
+        cycle = lifecycle(lake, scope, period=period, event=form.return_event or None)
+        churn = churn_points(
+            lake,
+            scope,
+            inactive_after=form.inactive_after,
+            as_of=form.range.last,
+            touches=form.touches,
+        )
+        return grid, cycle, churn
+
+    computed = kept_report(request, lake, ("retention", form.query()), compute)
+    grid, cycle, churn = computed.value
     words = words_of(request)
     return report(
         request,
@@ -136,6 +150,7 @@ def retention_result(request: Request, session: Reader) -> Response:
         "journeys/retention_result.html",
         {
             "form": form,
+            "computed": computed,
             "grid": grid,
             "average": grid.average(),
             "cycle": cycle,
@@ -160,9 +175,15 @@ def stages_result(request: Request, session: Reader) -> Response:
     if form.errors:
         return invalid_report(request, "stages", form.errors)
     with engine_of(request).connect() as connection:
-        model = current_model(connection)
+        model, document = current_model(connection), current_document(connection)
     period = next(p for p in STAGE_PERIODS if p == form.period)
-    found = stage_report(lake, form.range.scope(), model=model, period=period)
+    computed = kept_report(
+        request,
+        lake,
+        ("stages", form.query(), document),
+        lambda: stage_report(lake, form.range.scope(), model=model, period=period),
+    )
+    found = computed.value
     words = words_of(request)
     periods = sorted({p.period for p in found.periods})
     people = {(p.period, p.stage): p for p in found.periods}
@@ -172,6 +193,7 @@ def stages_result(request: Request, session: Reader) -> Response:
         "journeys/stages_result.html",
         {
             "form": form,
+            "computed": computed,
             "found": found,
             "periods": periods,
             "people": people,
@@ -196,12 +218,18 @@ def channels_result(request: Request, session: Reader) -> Response:
     form = read_channels(request.query_params, catalog)
     if form.errors:
         return invalid_report(request, "channels", form.errors)
-    found = channel_performance(
+    computed = kept_report(
+        request,
         lake,
-        form.range.scope(),
-        period=Period(form.period),
-        conversion_event=form.conversion_event,
+        ("channels", form.query()),
+        lambda: channel_performance(
+            lake,
+            form.range.scope(),
+            period=Period(form.period),
+            conversion_event=form.conversion_event,
+        ),
     )
+    found = computed.value
     words = words_of(request)
     periods = sorted({f.period for f in found.periods if f.period})
     figures = {(f.channel, f.period): f for f in found.periods}
@@ -214,6 +242,7 @@ def channels_result(request: Request, session: Reader) -> Response:
         "journeys/channels_result.html",
         {
             "form": form,
+            "computed": computed,
             "found": found,
             "periods": periods,
             "figures": figures,
@@ -237,19 +266,25 @@ def attribution_result(request: Request, session: Reader) -> Response:
     if form.errors:
         return invalid_report(request, "attribution", form.errors)
     try:
-        result = attribution(
+        computed = kept_report(
+            request,
             lake,
-            conversion=form.conversion,
-            models=MODELS,
-            lookback=timedelta(days=form.lookback_days),
-            half_life=timedelta(days=form.half_life_days),
-            markov_order=form.markov_order,
-            scope=form.range.scope(),
+            ("attribution", form.query()),
+            lambda: attribution(
+                lake,
+                conversion=form.conversion,
+                models=MODELS,
+                lookback=timedelta(days=form.lookback_days),
+                half_life=timedelta(days=form.half_life_days),
+                markov_order=form.markov_order,
+                scope=form.range.scope(),
+            ),
         )
     except AttributionError as exc:
         return invalid_report(
             request, "attribution", [FieldError("conversion", "invalid", detail=str(exc))]
         )
+    result = computed.value
     words = words_of(request)
     return report(
         request,
@@ -257,6 +292,7 @@ def attribution_result(request: Request, session: Reader) -> Response:
         "journeys/attribution_result.html",
         {
             "form": form,
+            "computed": computed,
             "result": result,
             "chart": charts.attribution_bars(result, words) if result.channels else None,
             "currency": lake.currency.base if lake.currency else None,
@@ -278,10 +314,17 @@ def value_result(request: Request, session: Reader) -> Response:
     form = read_value(request.query_params, catalog)
     if form.errors:
         return invalid_report(request, "value", form.errors)
-    found = multichannel_value(lake, form.range.scope(), order_event=form.order_event)
+    computed = kept_report(
+        request,
+        lake,
+        ("value", form.query()),
+        lambda: multichannel_value(lake, form.range.scope(), order_event=form.order_event),
+    )
+    found = computed.value
     words = words_of(request)
     context: dict[str, Any] = {
         "form": form,
+        "computed": computed,
         "found": found,
         "revenue_chart": charts.value_bars(found, words) if found.customers else None,
         "orders_chart": charts.value_orders(found, words) if found.customers else None,

@@ -86,16 +86,8 @@ class ActiveWindow:
 
 
 def lake_version(lake: LakeSnapshot, today: date) -> Hashable:
-    """What a lake figure depends on: the lake's content (its manifest) and the day."""
-    manifest = lake.manifest
-    return (
-        str(lake.path),
-        manifest.generation,
-        manifest.serial,
-        manifest.events_through,
-        manifest.changes_through,
-        today,
-    )
+    """What a lake figure depends on: the lake's content and the day."""
+    return (lake.version(), today)
 
 
 def totals(memo: Memo, engine: Engine) -> Totals:

@@ -32,8 +32,13 @@ class Memo:
     stale, readers get it at once, with when it was computed, while one background thread
     computes the next (stale while revalidating: no reader waits for a slow figure twice)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, *, limit: int | None = None
+    ) -> None:
         self._clock = clock
+        self._limit = limit
+        """At most this many values are kept (None: no limit): once full, keeping one more
+        forgets the value computed longest ago (keys chosen by readers, say report settings)."""
         self._entries: dict[Hashable, tuple[float, Hashable, Computed[Any]]] = {}
         self._locks: dict[Hashable, threading.Lock] = {}
         self._refreshing: dict[Hashable, threading.Thread] = {}
@@ -69,6 +74,13 @@ class Memo:
                 return entry[2]
             return self._compute(key, first or compute, version)
 
+    def refresh(
+        self, key: Hashable, compute: Callable[[], T], *, version: Hashable = None
+    ) -> Computed[T]:
+        """Computes the value under `key` now, in the reader's thread, and keeps it (a reader
+        asking for a value as of now rather than the kept one)."""
+        return self._compute(key, compute, version)
+
     def settle(self, timeout: float = 30.0) -> None:
         """Waits for the background computations under way (tests)."""
         with self._guard:
@@ -96,7 +108,15 @@ class Memo:
         with self._guard:
             if generation == self._generation:
                 self._entries[key] = (self._clock(), version, computed)
+                self._forget_oldest()
         return computed
+
+    def _forget_oldest(self) -> None:
+        """Keeps at most `limit` values (called holding the guard)."""
+        while self._limit is not None and len(self._entries) > self._limit:
+            oldest = min(self._entries, key=lambda k: self._entries[k][0])
+            del self._entries[oldest]
+            self._locks.pop(oldest, None)
 
     def _refresh_later(self, key: Hashable, compute: Callable[[], T], version: Hashable) -> None:
         with self._guard:
