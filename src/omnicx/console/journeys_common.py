@@ -159,6 +159,7 @@ def report(
 ) -> HTMLResponse:
     """A report: the fragment htmx puts in the tab's slot, or a page of its own when the
     address is opened directly."""
+    fresh = request.url.include_query_params(**{FRESH: 1})  # the same report, computed now
     return render(
         request,
         template,
@@ -168,7 +169,7 @@ def report(
             "tabs": TABS,
             "words": words_of(request),
             "utc": utc,
-            "fresh_url": f"{request.url.path}?{request.url.include_query_params(**{FRESH: 1}).query}",
+            "fresh_url": f"{request.url.path}?{fresh.query}",
             **context,
         },
         status_code=status_code,
