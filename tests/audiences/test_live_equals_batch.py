@@ -19,7 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, delete
 
+from omnicx.audiences.membership import member_counts
 from omnicx.audiences.recompute import recompute
+from omnicx.audiences.segments import all_segments
 from omnicx.schema import metadata
 from omnicx.store.clock import iso
 from tests.audiences.live import LiveShop
@@ -145,8 +147,12 @@ def test_live_members_equal_a_batch_recompute_from_the_events(
     with engine.connect() as connection:
         report = recompute(connection, now=shop.now, from_events=True)
         bulk = recompute(connection, now=shop.now)  # the Arrow export and DuckDB
+        kept = member_counts(connection)
+        keys = {s.id: s.key for s in all_segments(connection)}
     assert report.agrees, (report.entered, report.exited)
     assert report.live == report.members
+    # The counts kept beside the members (segment lists show them) are the members' counts.
+    assert {keys[i]: n for i, n in kept.items()} == {k: n for k, n in report.live.items() if n}
     assert (bulk.profiles, bulk.members, bulk.live) == (
         report.profiles,
         report.members,

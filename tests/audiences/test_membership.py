@@ -10,10 +10,12 @@ import pytest
 from sqlalchemy import Engine, select
 
 from omnicx.audiences import segments
-from omnicx.audiences.membership import memberships_of
+from omnicx.audiences.membership import member_counts, memberships_of
 from omnicx.audiences.recompute import recompute
 from omnicx.audiences.tables import audience_timers
 from omnicx.identity import service as identity
+from omnicx.identity.consumer import CONSUMER_NAME as CONSUMER
+from omnicx.pipeline import stream_consumers
 from omnicx.profiles import service
 from omnicx.store.clock import as_utc
 from tests.audiences.live import LiveShop
@@ -159,6 +161,41 @@ def test_events_merge_profiles_and_the_merged_profile_is_evaluated(shop: LiveSho
     shop.process()
     assert shop.segments_of("user_id", "u1") == set()
     assert shop.segments_of("anonymous_id", "a1") == set()
+
+
+def kept_counts(shop: LiveShop) -> dict[str, int]:
+    """The member counts kept beside the members, by segment key."""
+    with shop.engine.connect() as connection:
+        keys = {s.id: s.key for s in segments.all_segments(connection)}
+        return {keys[i]: n for i, n in member_counts(connection).items()}
+
+
+def test_the_kept_member_counts_follow_entries_exits_merges_and_changes(shop: LiveShop) -> None:
+    shop.define("viewers", {"event": "Product Viewed"})
+    shop.define("gold", {"trait": "tier", "op": "eq", "value": "gold"})
+    shop.send(
+        "web",
+        track("Product Viewed", anonymous_id="a1"),
+        track("Product Viewed", "u1"),
+        track("Product Viewed", "u2"),
+        identify("u2", traits={"tier": "gold"}),
+    )
+    assert kept_counts(shop) == {"viewers": 3, "gold": 1}
+    # The browser turns out to be u1's: two viewers become one person.
+    shop.send("web", identify("u1", anonymous_id="a1"))
+    assert kept_counts(shop) == {"viewers": 2, "gold": 1}
+    shop.send("web", identify("u2", traits={"tier": "silver"}))
+    assert kept_counts(shop) == {"viewers": 2}
+    # Rebuilding every profile evaluates every segment again, from no members.
+    names_ = [c.name for c in stream_consumers()]
+    with shop.engine.begin() as connection:
+        identity.rebuild(connection, downstream=names_[names_.index(CONSUMER) + 1 :], actor="t")
+    shop.process()
+    assert kept_counts(shop) == {"viewers": 2}
+    with shop.engine.begin() as connection:
+        segments.change(connection, "viewers", definition={"event": "Order Completed"}, actor="t")
+    shop.process()
+    assert kept_counts(shop) == {}
 
 
 def test_a_future_window_sets_a_timer(shop: LiveShop) -> None:

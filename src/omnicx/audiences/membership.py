@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, func, select, update
 
 from omnicx.audiences import hits
 from omnicx.audiences.definition import (
@@ -241,6 +241,7 @@ def settle(
             .where(audience_members.c.segment_id == segment_id)
             .where(audience_members.c.profile_id == profile_id)
         )
+    _count(connection, changes.entered, changes.exited)
     set_timers(
         connection,
         {p: o.next_change_at for p, o in outcomes.items()},
@@ -290,9 +291,27 @@ def due_profiles(connection: Connection, now: datetime, *, limit: int = 5000) ->
     )
 
 
+def _count(connection: Connection, entered: Mapping[int, int], exited: Mapping[int, int]) -> None:
+    """Keeps each segment's member_count in step with the members just stored or deleted."""
+    for segment_id in sorted(entered.keys() | exited.keys()):
+        delta = entered.get(segment_id, 0) - exited.get(segment_id, 0)
+        if delta:
+            connection.execute(
+                update(audience_segments)
+                .where(audience_segments.c.id == segment_id)
+                .values(member_count=audience_segments.c.member_count + delta)
+            )
+
+
 def forget_profiles(connection: Connection, profile_ids: Collection[str]) -> None:
     """Drops everything kept about profiles that no longer exist (merged away, erased)."""
     for chunk in chunks(sorted(profile_ids)):
+        held = connection.execute(
+            select(audience_members.c.segment_id, func.count())
+            .where(audience_members.c.profile_id.in_(chunk))
+            .group_by(audience_members.c.segment_id)
+        )
+        _count(connection, {}, {int(segment_id): int(n) for segment_id, n in held})
         connection.execute(delete(audience_members).where(audience_members.c.profile_id.in_(chunk)))
         connection.execute(delete(audience_timers).where(audience_timers.c.profile_id.in_(chunk)))
 
@@ -302,6 +321,11 @@ def forget_members(connection: Connection, segment_ids: Collection[int]) -> None
     if segment_ids:
         connection.execute(
             delete(audience_members).where(audience_members.c.segment_id.in_(sorted(segment_ids)))
+        )
+        connection.execute(
+            update(audience_segments)
+            .where(audience_segments.c.id.in_(sorted(segment_ids)))
+            .values(member_count=0)
         )
 
 
@@ -374,9 +398,12 @@ def definitions_of(segments: Sequence[Segment]) -> dict[str, Definition]:
 
 
 def member_counts(connection: Connection) -> dict[int, int]:
-    """How many members each segment has (segments without members are absent)."""
+    """How many members each segment has (segments without members are absent): the counts
+    kept beside the members, not a count of every membership."""
     rows = connection.execute(
-        select(audience_members.c.segment_id, func.count()).group_by(audience_members.c.segment_id)
+        select(audience_segments.c.id, audience_segments.c.member_count).where(
+            audience_segments.c.member_count > 0
+        )
     )
     return {int(segment_id): int(n) for segment_id, n in rows}
 

@@ -1,18 +1,17 @@
-"""One segment's member count, without counting every other segment's members
-(`membership.member_counts` counts them all: right for a list, wasteful for one page)."""
+"""One segment's member count, without reading every other segment's
+(`membership.member_counts` gives them all: right for a list, more than one page needs)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
-from omnicx.audiences.tables import audience_members
+from omnicx.audiences.tables import audience_segments
 
 
 def member_count(connection: Connection, segment_id: int) -> int:
-    """How many members the segment has now (its primary key's prefix: an index count)."""
+    """How many members the segment has now (the count kept beside its members; 0 for a
+    segment that does not exist)."""
     found = connection.execute(
-        select(func.count())
-        .select_from(audience_members)
-        .where(audience_members.c.segment_id == segment_id)
-    ).scalar_one()
-    return int(found)
+        select(audience_segments.c.member_count).where(audience_segments.c.id == segment_id)
+    ).scalar()
+    return int(found or 0)

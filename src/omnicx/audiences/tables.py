@@ -30,6 +30,9 @@ audience_segments = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("updated_by", String(200), nullable=False),
+    # How many rows of audience_members it has, kept by every change to them in the same
+    # transaction: segment lists show it without counting millions of memberships.
+    Column("member_count", Integer, nullable=False, default=0, server_default="0"),
 )
 
 # Who is in each segment now, and since when.
