@@ -171,15 +171,22 @@ def run_demo(
     report.events[("store_pos", "Order Completed")] += exports.pos_rows
     report.events[("crm", "identify")] += exports.crm_rows
     report.stored_after = count_events(engine)
-    if options.url is None:
+    if options.url is None and _processing_on():
         # The in-process server stopped with processing behind (and the imports came after
         # it): profiles, segments and the lake are completed here, so the demo is whole when
-        # it says so. A server given by --url processes what it receives itself.
+        # it says so. A server given by --url processes what it receives itself; with
+        # OMNICX_RUN_PROCESSING=0 the raw events are left for a later replay (benchmarks).
         report.processed = process_available(
             engine, stream_consumers(), batch_size=2000, progress=progress.processed
         )
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _processing_on() -> bool:
+    from omnicx.settings import Settings
+
+    return Settings().run_processing
 
 
 async def _simulate(
