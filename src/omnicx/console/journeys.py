@@ -133,6 +133,7 @@ def _dropped_people(request: Request, asked: _Asked) -> DroppedPeople | Response
             lambda: run_dropped(
                 asked.lake, asked.spec, step=asked.step, scope=asked.form.range.scope()
             ),
+            people=True,
         ).value
     except FunnelError as exc:
         return invalid_report(

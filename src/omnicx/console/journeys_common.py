@@ -61,16 +61,21 @@ was computed and offers to compute it now)."""
 REPORTS_KEPT = 200
 """Reports (each a form's settings) a server process keeps at most."""
 
+PEOPLE_LISTS_KEPT = 4
+"""Lists of people (who dropped at a funnel step) a server process keeps at most: one can
+hold hundreds of thousands of profiles, so only those being paged through are kept."""
+
 FRESH = "fresh"
 """The query parameter asking for a report computed now rather than the kept one."""
 
 
-def _reports(request: Request) -> Memo:
-    """The reports this server process keeps (one store per application)."""
+def _kept(request: Request, name: str, limit: int) -> Memo:
+    """What this server process keeps under `name` (one store per application)."""
     state = request.app.state
-    memo: Memo | None = getattr(state, "console_journeys_memo", None)
+    memo: Memo | None = getattr(state, name, None)
     if memo is None:
-        memo = state.console_journeys_memo = Memo(limit=REPORTS_KEPT)
+        memo = Memo(limit=limit)
+        setattr(state, name, memo)
     return memo
 
 
@@ -79,10 +84,17 @@ def kept_report(
     lake: LakeSnapshot,
     settings: Hashable,
     compute: Callable[[], T],
+    *,
+    people: bool = False,
 ) -> Computed[T]:
     """A report over the lake for these `settings` (the tab and its form's query), kept as
-    REPORT_SECONDS says; computed now when the reader asks for it (`fresh=1`)."""
-    memo = _reports(request)
+    REPORT_SECONDS says; computed now when the reader asks for it (`fresh=1`). `people`: the
+    report is a list of people, kept among the last PEOPLE_LISTS_KEPT only."""
+    memo = (
+        _kept(request, "console_journeys_people", PEOPLE_LISTS_KEPT)
+        if people
+        else _kept(request, "console_journeys_reports", REPORTS_KEPT)
+    )
     version = (lake.version(), utc_now().date())  # relative ranges move with the day
     if request.query_params.get(FRESH):
         return memo.refresh(settings, compute, version=version)
