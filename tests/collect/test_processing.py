@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Connection, Engine, func, select
@@ -13,10 +13,12 @@ from omnicx.collect import sources
 from omnicx.collect.processing import (
     SourceActivity,
     StoredEvent,
+    _sqlite_instant,
     checkpoint,
     lag,
     process_available,
     process_once,
+    read_events,
 )
 from omnicx.collect.stream import StampedRow, append
 from omnicx.collect.tables import source_daily_counts
@@ -118,3 +120,33 @@ def test_parallel_workers_never_process_an_event_twice(engine: Engine) -> None:
     seen = [m for r in recorders for m in r.seen]
     assert sorted(seen) == sorted(f"p{i}" for i in range(300))
     assert len(seen) == len(set(seen))
+
+
+def test_consumers_read_every_column_and_instants_in_utc(engine: Engine) -> None:
+    source_id = _source(engine)
+    occurred = datetime(2026, 3, 1, 23, 30, 0, 123456, tzinfo=UTC)
+    received = occurred + timedelta(seconds=2)
+    row = StampedRow(
+        source_id, "web", "m-1", "track", "Order Completed", "u1", "a1", occurred, received,
+        '{"type":"track"}',
+    )  # fmt: skip
+    with engine.begin() as connection:
+        append(connection, [row])
+    with engine.connect() as connection:
+        [full] = read_events(connection, after=0, limit=10)
+        [bare] = read_events(connection, after=0, limit=10, with_payload=False)
+    assert (full.source_id, full.channel, full.message_id, full.type, full.event) == (
+        source_id, "web", "m-1", "track", "Order Completed",
+    )  # fmt: skip
+    assert (full.user_id, full.anonymous_id, full.payload) == ("u1", "a1", '{"type":"track"}')
+    for stored in (full, bare):
+        assert stored.timestamp == occurred and stored.timestamp.utcoffset() == timedelta(0)
+        assert stored.received_at == received
+    assert bare.payload is None
+
+
+def test_sqlite_text_with_an_offset_of_its_own_is_read_as_that_instant() -> None:
+    assert _sqlite_instant("2026-03-01 23:30:00.123456") == datetime(
+        2026, 3, 1, 23, 30, 0, 123456, tzinfo=UTC
+    )
+    assert _sqlite_instant("2026-03-02 01:30:00+02:00") == datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
