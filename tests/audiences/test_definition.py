@@ -17,7 +17,7 @@ from omnicx.audiences import (
     to_json,
 )
 from omnicx.audiences.definition import AllOf, EventCondition, NotOf, TraitCondition
-from omnicx.audiences.errors import MAX_CONDITIONS, MAX_DEPTH
+from omnicx.audiences.errors import MAX_CONDITIONS, MAX_DEPTH, Wording
 from omnicx.audiences.phrases import ERRORS
 
 ORDERS = "Order Completed"
@@ -287,6 +287,37 @@ def test_validation_errors(document: Any, options: dict[str, Any], expected: str
 def test_every_error_message_is_tested() -> None:
     tested = {case[0] for case in ERROR_CASES} | {"cycle", "suggestion"}  # cycle: below
     assert tested == set(ERRORS)
+
+
+@pytest.mark.parametrize(("code", "document", "options"), [case[:3] for case in ERROR_CASES])
+def test_each_problem_keeps_its_messages_code(
+    code: str, document: Any, options: dict[str, Any]
+) -> None:
+    # The console writes a problem from its wording, in the reader's language.
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition(document, **options)
+    problems = caught.value.problems
+    assert code in {p.wording.code for p in problems if p.wording}
+    assert all(p.wording.text() == p.message for p in problems if p.wording)
+
+
+def test_a_wording_is_written_with_a_catalog_keeping_the_users_names() -> None:
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition({"trait": "emial", "op": "eq", "value": 1}, traits={"email"})
+    [problem] = caught.value.problems
+    assert problem.wording is not None
+    fields = dict(problem.wording.fields)
+    assert (problem.wording.code, fields["name"]) == ("unknown_trait", "emial")
+    assert isinstance(fields["suggestion"], Wording)  # translated too, unlike the names
+    shouting = {
+        ERRORS["unknown_trait"]: "UNKNOWN TRAIT {name!r}{suggestion}",
+        ERRORS["suggestion"]: " (MEANT {name!r}?)",
+    }
+    assert problem.wording.text(lambda t: shouting.get(t, t)) == (
+        "UNKNOWN TRAIT 'emial' (MEANT 'email'?)"
+    )
+    # A translation that lost a field gives the English rather than an error page.
+    assert problem.wording.text(lambda t: t.replace("{name!r}", "{nmae}")) == problem.message
 
 
 def test_the_depth_limit_is_inclusive() -> None:

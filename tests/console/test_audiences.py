@@ -21,7 +21,7 @@ from omnicx.console import audiences, audiences_builder
 from omnicx.store.clock import iso, utc_now
 from tests.audiences.live import LiveShop
 from tests.console.support import sign_in
-from tests.profiles.helpers import identify, track
+from tests.profiles.helpers import identify, token, track
 
 ROLES = ("admin", "marketer", "analyst", "support")
 WRITERS = ("admin", "marketer")
@@ -371,6 +371,85 @@ def test_problems_are_shown_next_to_their_rows_and_nothing_is_saved(
     assert 'id="c-0-span" name="c-0.span" value="-3"' in refused.text  # what was typed stays
     with shop.engine.connect() as connection:
         assert len(segments.all_segments(connection)) == 1
+
+
+def _row_errors(html: str) -> dict[str, str]:
+    """Each row's problems as text, by the row's path (in the page or out of band)."""
+    return {
+        path: text_of(box)
+        for path, box in re.findall(
+            r'<div id="(c[-0-9]*)-errors" class="row-errors"[^>]*>(.*?)</div>', html, re.S
+        )
+    }
+
+
+TYPOS = {
+    "name": "Typos",
+    "c-0.trait": "emial",
+    "c-0.op": "eq",
+    "c-0.value": "x",
+    "c-1.event": "Order Completed",
+    "c-1.window": "last_days",
+    "c-1.span": "0",
+}
+"""A trait misspelt (a suggestion in the message) and a window of 0 days (its limit)."""
+
+
+@pytest.mark.parametrize(
+    ("language", "trait", "window"),
+    [
+        (
+            "en",
+            "unknown trait 'emial' (did you mean 'email'?)",
+            "must be a whole number > 0 (at most 3650)",
+        ),
+        (
+            "nl",
+            "onbekend kenmerk 'emial' (bedoelt u 'email'?)",
+            "moet een geheel getal > 0 zijn (hoogstens 3650)",
+        ),
+        (
+            "tr",
+            "bilinmeyen özellik 'emial' (şunu mu demek istediniz: 'email'?)",
+            "0'dan büyük bir tam sayı olmalı (en fazla 3650)",
+        ),
+        (
+            "fa",
+            "ویژگی ناشناخته: 'emial' (منظورتان 'email' بود؟)",
+            "باید عدد صحیحی بزرگ‌تر از 0 باشد (حداکثر 3650)",
+        ),
+    ],
+)
+def test_definition_problems_read_in_the_readers_language(
+    console: TestClient, shop: LiveShop, language: str, trait: str, window: str
+) -> None:
+    csrf = sign_in(console, "marketer")
+    console.cookies.set("omnicx_lang", language)
+    form = {**_form("trait", "event"), **TYPOS, "csrf_token": csrf}
+    refused = console.post("/console/audiences/new", data={**form, "action": "save"})
+    assert refused.status_code == 422
+    for shown in (_row_errors(refused.text), _row_errors(_preview(console, form))):
+        assert trait in shown["c-0"], shown
+        assert window in shown["c-1"], shown
+    with shop.engine.connect() as connection:
+        assert len(segments.all_segments(connection)) == 1
+
+
+def test_the_api_keeps_definition_problems_in_english(console: TestClient, shop: LiveShop) -> None:
+    # The reader's language is the console's: the API answers programs, in English.
+    sign_in(console, "marketer")
+    console.cookies.set("omnicx_lang", "nl")
+    answer = console.post(
+        "/api/segments",
+        headers={**token(shop.engine, "marketer"), "Accept-Language": "nl"},
+        json={"key": "typo", "name": "Typo", "definition": {"trait": "emial", "op": "exists"}},
+    )
+    assert answer.status_code == 422
+    [error] = answer.json()["errors"]
+    assert error == {
+        "field": "definition.trait",
+        "message": "unknown trait 'emial' (did you mean 'email'?)",
+    }
 
 
 def test_a_taken_key_and_a_missing_name_are_named(console: TestClient, shop: LiveShop) -> None:

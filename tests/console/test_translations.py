@@ -13,9 +13,11 @@ import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
+from omnicx.audiences.errors import DefinitionError
+from omnicx.audiences.scoring_validation import ModelError, parse_model
 from omnicx.audiences.validation import parse_definition
 from omnicx.console import i18n
-from omnicx.console.definitions import in_words
+from omnicx.console.definitions import in_words, problem_in_words
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATED = [code for code in i18n.LANGUAGES if code != i18n.DEFAULT_LANGUAGE]
@@ -36,13 +38,13 @@ def _ids(catalog: Catalog) -> set[str]:
 
 @pytest.fixture(scope="module")
 def extracted(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
-    """The messages the console's code and templates use now, and the audiences' phrases it
-    shows (what `make console-messages` extracts)."""
+    """The messages the console's code and templates use now, and the audiences' phrases and
+    validation errors it shows (what `make console-messages` extracts)."""
     pot = tmp_path_factory.mktemp("messages") / "messages.pot"
     done = subprocess.run(
         [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg",
          "--no-location", "--sort-output", "-o", str(pot), "src/omnicx/console",
-         "src/omnicx/audiences/phrases.py"],
+         "src/omnicx/audiences/phrases.py", "src/omnicx/audiences/scoring_phrases.py"],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -95,16 +97,22 @@ def test_numbers_and_dates_are_written_in_each_languages_digits() -> None:
     assert i18n.Formatter("en").money(1234.5, "EUR") == "€1,234.50"
 
 
+def _format_fields(template: str) -> set[tuple[str, str | None]]:
+    """The `str.format` fields of `template`, with their conversions (`{name!r}` quotes)."""
+    return {(f, c) for _, f, _, c in string.Formatter().parse(template) if f}
+
+
 @pytest.mark.parametrize("code", TRANSLATED)
 def test_format_fields_survive_translation(code: str) -> None:
-    # The audiences' text form fills `{fields}` with str.format: a lost or renamed field
-    # would fail when a definition is shown in that language.
+    # The audiences' text form and validation errors fill `{fields}` with str.format: a
+    # lost or renamed field would fail when a definition is shown in that language, and a
+    # lost `!r` would show the user's names without their quotes.
     catalog = _catalog(i18n.LOCALE_DIR / code / "LC_MESSAGES" / "messages.po", code)
     lost = []
     for message in catalog:
         if isinstance(message.id, str) and "{" in message.id and message.string:
-            fields = {f for _, f, _, _ in string.Formatter().parse(message.id) if f}
-            found = {f for _, f, _, _ in string.Formatter().parse(str(message.string)) if f}
+            fields = _format_fields(message.id)
+            found = _format_fields(str(message.string))
             if fields != found:
                 lost.append((message.id, message.string))
     assert not lost, lost
@@ -121,3 +129,29 @@ def test_segment_definitions_read_in_the_readers_language() -> None:
         '"Order Completed" yaptı son 30 gün içinde VE email/marketing izni verilmiş'
     )
     assert "را انجام داد" in in_words(definition, "fa")
+
+
+def test_validation_problems_read_in_the_readers_language() -> None:
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition({"computed": "orders", "op": "contains", "value": "x"})
+    [problem] = caught.value.problems
+    assert problem_in_words(problem, "en") == problem.message
+    assert problem.message.startswith("orders is a number: use one of eq, neq,")
+    assert problem_in_words(problem, "nl").startswith("orders is een getal: gebruik een van eq,")
+    assert problem_in_words(problem, "fa").startswith("orders از نوع عدد است: یکی از eq,")
+
+
+def test_scoring_problems_read_in_the_readers_language() -> None:
+    stages = [{"stage": "mql", "min": 5}, {"stage": "lead", "min": 10}]
+    rule = {"id": "a", "points": 1, "when": {"identity": "email"}}
+    with pytest.raises(ModelError) as caught:
+        parse_model({"key": "m", "name": "M", "rules": [rule], "stages": stages})
+    [problem] = caught.value.problems
+    assert problem.message == (
+        "stage 'lead' cannot come after 'mql': the ladder goes "
+        "subscriber → lead → mql → sql → customer, lowest first"
+    )
+    assert problem_in_words(problem, "tr") == (
+        "'lead' aşaması 'mql' aşamasından sonra gelemez: sıralama en düşükten başlayarak "
+        "subscriber → lead → mql → sql → customer şeklindedir"
+    )

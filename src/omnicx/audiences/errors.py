@@ -1,11 +1,15 @@
 """Problems with a definition, named by their JSON path: the exception, the messages, and
-the problems of shape (pydantic's errors, translated; depth and size limits)."""
+the problems of shape (pydantic's errors, translated; depth and size limits).
+
+A problem keeps its message's wording (code, English template, fields) beside the English
+text, so that the console can write it in its reader's language while the API and the CLI
+keep the English."""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final, get_args
 
 from pydantic import BaseModel, ValidationError
@@ -21,14 +25,59 @@ MAX_DAYS: Final = 3650
 MAX_HOURS: Final = MAX_DAYS * 24
 
 
+def _as_written(template: str) -> str:
+    return template
+
+
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """A message before it is written out: its code, its English `str.format` template (also
+    its id in the console's message catalogs) and its fields. A field may be a wording too
+    (a "did you mean" hint, the name of a kind), written in the same language; the other
+    fields are the user's names and values, written as they are."""
+
+    code: str
+    template: str
+    fields: tuple[tuple[str, Any], ...] = ()
+
+    def text(self, translate: Callable[[str], str] = _as_written) -> str:
+        """The message in the language of `translate` (a catalog's gettext; English without)."""
+        values = {
+            name: value.text(translate) if isinstance(value, Wording) else value
+            for name, value in self.fields
+        }
+        try:
+            return translate(self.template).format(**values)
+        except (KeyError, IndexError, ValueError):
+            # A translation that lost or garbled a field must not break the page: the
+            # catalogs' tests catch it, and meanwhile the reader gets the English.
+            return self.template.format(**values)
+
+
+def worded(templates: Mapping[str, str], code: str, fields: Mapping[str, Any]) -> Wording:
+    """The message `code` of `templates` (phrases.ERRORS, scoring_phrases.SCORING_ERRORS)."""
+    return Wording(code, templates[code], tuple(fields.items()))
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     """One thing wrong with a definition: where (a JSON path, "" for the whole) and what."""
 
     path: str
     message: str
+    """In English: what the API and the CLI show."""
     segment: str | None = None
     """The segment's key, when several definitions are checked together (check_cycles)."""
+    wording: Wording | None = field(default=None, compare=False)
+    """How the message is made, to write it in another language; None for pydantic's own
+    words (a problem our messages do not name)."""
+
+    @classmethod
+    def of(cls, path: str, said: Wording | str, segment: str | None = None) -> Problem:
+        """The problem at `path` with the message `said` (a wording, or words as they are)."""
+        if isinstance(said, str):
+            return cls(path, said, segment)
+        return cls(path, said.text(), segment, said)
 
     def __str__(self) -> str:
         text = f"{self.path or 'definition'}: {self.message}"
@@ -43,17 +92,17 @@ class DefinitionError(ValueError):
         self.problems = problems
 
 
-def message(code: str, **fields: Any) -> str:
-    """The message `code` of phrases.ERRORS, filled in."""
-    return ERRORS[code].format(**fields)
+def wording(code: str, **fields: Any) -> Wording:
+    """The message `code` of phrases.ERRORS with its fields."""
+    return worded(ERRORS, code, fields)
 
 
-def suggest(name: object, choices: Collection[str]) -> str:
+def suggest(name: object, choices: Collection[str]) -> Wording | str:
     """The "did you mean" hint for a near miss among `choices`; "" when there is none."""
     if not isinstance(name, str):
         return ""
     found = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return message("suggestion", name=found[0]) if found else ""
+    return wording("suggestion", name=found[0]) if found else ""
 
 
 def limits(document: Any) -> list[Problem]:
@@ -66,10 +115,10 @@ def limits(document: Any) -> list[Problem]:
             continue
         seen += 1
         if seen > MAX_CONDITIONS:
-            return [Problem("", message("too_many", limit=MAX_CONDITIONS))]
+            return [Problem.of("", wording("too_many", limit=MAX_CONDITIONS))]
         groups = [kind for kind in ("all", "any", "not") if kind in node]
         if groups and depth > MAX_DEPTH:
-            return [Problem(path, message("too_deep", limit=MAX_DEPTH))]
+            return [Problem.of(path, wording("too_deep", limit=MAX_DEPTH))]
         children: list[tuple[Any, str, int]] = []
         for kind in groups:
             value = node[kind]
@@ -131,16 +180,17 @@ def translate(error: ValidationError) -> list[Problem]:
         given = found.get("input")
         if kind == "too_short" and isinstance(given, list | tuple) and given:
             continue  # pydantic counts the items that passed: the items' errors say it all
+        said: Wording | str
         if kind == "not_a_condition":
-            text = message("not_a_condition", kinds=", ".join(KINDS))
+            said = wording("not_a_condition", kinds=", ".join(KINDS))
         elif kind == "extra_forbidden":
             model = _model_at(raw)
             expected = [f.alias or n for n, f in model.model_fields.items()] if model else []
             path = parent  # the object with the key, rather than the key
             if model in KINDS.values() and last in KINDS:
-                text = message("two_kinds", kinds=", ".join(KINDS))
+                said = wording("two_kinds", kinds=", ".join(KINDS))
             else:
-                text = message(
+                said = wording(
                     "unknown_key",
                     key=last,
                     suggestion=suggest(last, expected),
@@ -148,26 +198,26 @@ def translate(error: ValidationError) -> list[Problem]:
                 )
         elif kind == "literal_error":
             choices = get_args(CountOp if _model_at(raw) is Count else TraitOp)
-            text = message(
+            said = wording(
                 "unknown_op",
                 op=given,
                 suggestion=suggest(given, choices),
                 choices=", ".join(choices),
             )
         elif kind == "too_short":
-            text = message("empty_group" if last in ("all", "any") else "missing")
+            said = wording("empty_group" if last in ("all", "any") else "missing")
         elif kind == "string_too_short":
-            text = message("empty_text")
+            said = wording("empty_text")
         elif kind == "string_too_long":
-            text = message("too_long", limit=found.get("ctx", {}).get("max_length"))
+            said = wording("too_long", limit=found.get("ctx", {}).get("max_length"))
         elif last in ("last_days", "last_hours"):
             limit = MAX_DAYS if last == "last_days" else MAX_HOURS
-            text = message("window_positive", limit=limit)
+            said = wording("window_positive", limit=limit)
         elif kind in _TYPE_ERRORS:
-            text = message(_TYPE_ERRORS[kind])
+            said = wording(_TYPE_ERRORS[kind])
         else:
-            text = found["msg"]
-        problem = Problem(path, text)
+            said = found["msg"]
+        problem = Problem.of(path, said)
         if problem not in problems:
             problems.append(problem)
     return problems

@@ -1,9 +1,10 @@
 """Every word a segment definition shows users: its text form and its validation errors.
 
 Kept in one module so a translation replaces two dictionaries and nothing else. Templates use
-`str.format` fields, so a language can put the words in its own order. The text form's words
-are marked with `N_` for the console's message catalogs, which translate them (Babel
-extracts them with the console's own messages; `definition_text.render(..., phrases=...)`).
+`str.format` fields, so a language can put the words in its own order. The words are marked
+with `N_` for the console's message catalogs, which translate them (Babel extracts them with
+the console's own messages): the text form through `definition_text.render(..., phrases=...)`,
+the errors through each problem's wording (errors.Wording). The API and the CLI stay English.
 """
 
 from __future__ import annotations
@@ -71,70 +72,74 @@ PHRASES: dict[str, str] = {
 
 ERRORS: dict[str, str] = {
     # Structure (from the JSON's shape).
-    "not_json": "not valid JSON: {detail}",
-    "not_a_condition": (
+    "not_json": N_("not valid JSON: {detail}"),
+    "not_a_condition": N_(
         "not a condition: expected an object with one of the keys {kinds} "
         "(docs/audiences-definitions.md)"
     ),
-    "two_kinds": "a condition takes only one of {kinds}: put several conditions in an `all`",
-    "unknown_key": "unknown key {key!r}{suggestion}; expected {expected}",
-    "missing": "is required",
-    "empty_group": "must list at least one condition",
-    "not_object": "must be an object",
-    "not_list": "must be a list",
-    "not_text": "must be a text",
-    "not_bool": "must be true or false",
-    "too_long": "is longer than {limit} characters",
-    "empty_text": "must not be empty",
-    "empty_channels": "must name at least one channel",
-    "too_deep": "conditions are nested deeper than {limit} levels",
-    "too_many": "the definition has more than {limit} conditions",
+    "two_kinds": N_("a condition takes only one of {kinds}: put several conditions in an `all`"),
+    "unknown_key": N_("unknown key {key!r}{suggestion}; expected {expected}"),
+    "missing": N_("is required"),
+    "empty_group": N_("must list at least one condition"),
+    "not_object": N_("must be an object"),
+    "not_list": N_("must be a list"),
+    "not_text": N_("must be a text"),
+    "not_bool": N_("must be true or false"),
+    "too_long": N_("is longer than {limit} characters"),
+    "empty_text": N_("must not be empty"),
+    "empty_channels": N_("must name at least one channel"),
+    "too_deep": N_("conditions are nested deeper than {limit} levels"),
+    "too_many": N_("the definition has more than {limit} conditions"),
     # Names that must be known.
-    "unknown_trait": "unknown trait {name!r}{suggestion}",
-    "unknown_computed": "unknown computed trait {name!r}{suggestion}; choose one of: {choices}",
-    "unknown_op": "unknown operator {op!r}{suggestion}; use one of: {choices}",
-    "op_for_kind": "{name} is {kind}: use one of {choices}",
-    "unknown_channel": "unknown channel {name!r}{suggestion}; choose one of: {choices}",
-    "unknown_consent_channel": (
+    "unknown_trait": N_("unknown trait {name!r}{suggestion}"),
+    "unknown_computed": N_("unknown computed trait {name!r}{suggestion}; choose one of: {choices}"),
+    "unknown_op": N_("unknown operator {op!r}{suggestion}; use one of: {choices}"),
+    "op_for_kind": N_("{name} is {kind}: use one of {choices}"),
+    "unknown_channel": N_("unknown channel {name!r}{suggestion}; choose one of: {choices}"),
+    "unknown_consent_channel": N_(
         "unknown consent channel {name!r}{suggestion}; choose one of: {choices}"
     ),
-    "unknown_purpose": "unknown consent purpose {name!r}{suggestion}; choose one of: {choices}",
-    "unknown_identity": "unknown identifier type {name!r}{suggestion}; choose one of: {choices}",
-    "unknown_segment": "unknown segment {name!r}{suggestion}",
-    "unknown_event": "unknown event {name!r}{suggestion}",
-    "self_reference": "the segment refers to itself",
-    "cycle": "segments refer to each other in a cycle: {cycle}",
-    "suggestion": " (did you mean {name!r}?)",
+    "unknown_purpose": N_("unknown consent purpose {name!r}{suggestion}; choose one of: {choices}"),
+    "unknown_identity": N_(
+        "unknown identifier type {name!r}{suggestion}; choose one of: {choices}"
+    ),
+    "unknown_segment": N_("unknown segment {name!r}{suggestion}"),
+    "unknown_event": N_("unknown event {name!r}{suggestion}"),
+    "self_reference": N_("the segment refers to itself"),
+    "cycle": N_("segments refer to each other in a cycle: {cycle}"),
+    "suggestion": N_(" (did you mean {name!r}?)"),
     # Values of trait and property conditions.
-    "value_missing": "`{op}` needs a value",
-    "value_forbidden": "`{op}` takes no value",
-    "value_scalar": "`{op}` needs a text, a number or true/false",
-    "value_list": "`{op}` needs a non-empty list of texts, numbers or true/false (at most {limit})",
-    "value_text": "`{op}` needs a text",
-    "value_ordered": "`{op}` needs a number or an ISO date such as 2026-01-31",
-    "value_between": "`between` needs two numbers or two ISO dates: [low, high]",
-    "value_between_order": "`between` starts at {low} but ends below it, at {high}",
-    "value_for_kind": "{name} is {kind}: the value must be {expected}",
+    "value_missing": N_("`{op}` needs a value"),
+    "value_forbidden": N_("`{op}` takes no value"),
+    "value_scalar": N_("`{op}` needs a text, a number or true/false"),
+    "value_list": N_(
+        "`{op}` needs a non-empty list of texts, numbers or true/false (at most {limit})"
+    ),
+    "value_text": N_("`{op}` needs a text"),
+    "value_ordered": N_("`{op}` needs a number or an ISO date such as 2026-01-31"),
+    "value_between": N_("`between` needs two numbers or two ISO dates: [low, high]"),
+    "value_between_order": N_("`between` starts at {low} but ends below it, at {high}"),
+    "value_for_kind": N_("{name} is {kind}: the value must be {expected}"),
     # Event conditions.
-    "count_value": "must be a whole number >= 0",
-    "count_lt": "must be a whole number >= 1 (fewer than 0 times is impossible)",
-    "count_between": "must be two whole numbers >= 0: [low, high]",
-    "did_not_count": (
+    "count_value": N_("must be a whole number >= 0"),
+    "count_lt": N_("must be a whole number >= 1 (fewer than 0 times is impossible)"),
+    "count_between": N_("must be two whole numbers >= 0: [low, high]"),
+    "did_not_count": N_(
         "`did: false` means never: drop `count`, or keep `did: true` with "
         '{{"op": "lte", "value": N}} for "at most N times"'
     ),
-    "window_one": "give exactly one of last_days, last_hours or between",
-    "window_positive": "must be a whole number > 0 (at most {limit})",
-    "window_between": "must be two ISO dates or date-times: [start, end]",
-    "window_order": "the window ends ({end}) before it starts ({start})",
+    "window_one": N_("give exactly one of last_days, last_hours or between"),
+    "window_positive": N_("must be a whole number > 0 (at most {limit})"),
+    "window_between": N_("must be two ISO dates or date-times: [start, end]"),
+    "window_order": N_("the window ends ({end}) before it starts ({start})"),
 }
 """Validation messages (docs/audiences-definitions.md#validation-errors)."""
 
 KIND_WORDS: dict[str, tuple[str, str]] = {
-    "instant": ("a date-time", "an ISO date or date-time such as 2026-01-31"),
-    "number": ("a number", "a number"),
-    "text": ("a text", "a text"),
-    "set": ("a set of names", "a text (one name)"),
-    "object": ("present or absent", "absent"),
+    "instant": (N_("a date-time"), N_("an ISO date or date-time such as 2026-01-31")),
+    "number": (N_("a number"), N_("a number")),
+    "text": (N_("a text"), N_("a text")),
+    "set": (N_("a set of names"), N_("a text (one name)")),
+    "object": (N_("present or absent"), N_("absent")),
 }
 """For each kind of computed trait: how to name it, and what a value for it looks like."""

@@ -12,7 +12,7 @@ for each matching event: drop ...`.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import orjson
@@ -26,8 +26,16 @@ from omnicx.audiences.definition import (
     join,
     walk,
 )
-from omnicx.audiences.errors import _TYPE_ERRORS, MAX_DAYS, DefinitionError, Problem, suggest
-from omnicx.audiences.errors import message as definition_message
+from omnicx.audiences.errors import (
+    _TYPE_ERRORS,
+    MAX_DAYS,
+    DefinitionError,
+    Problem,
+    Wording,
+    suggest,
+    worded,
+)
+from omnicx.audiences.errors import wording as definition_wording
 from omnicx.audiences.scoring_model import STAGE_LADDER, Rule, ScoringModel, Stage
 from omnicx.audiences.scoring_phrases import SCORING_ERRORS
 from omnicx.audiences.validation import parse_definition
@@ -51,8 +59,8 @@ class ModelError(DefinitionError):
         self.args = ("\n".join(f"{p.path or 'model'}: {p.message}" for p in problems),)
 
 
-def _say(code: str, **fields: Any) -> str:
-    return SCORING_ERRORS[code].format(**fields)
+def _say(code: str, **fields: Any) -> Wording:
+    return worded(SCORING_ERRORS, code, fields)
 
 
 def _rank(stage: str) -> int:
@@ -82,13 +90,13 @@ def parse_model(
         try:
             document = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            text = definition_message("not_json", detail=exc)
-            raise ModelError([Problem("", text)]) from None
+            said = definition_wording("not_json", detail=exc)
+            raise ModelError([Problem.of("", said)]) from None
     if not isinstance(document, Mapping):
-        raise ModelError([Problem("", _say("not_object"))])
+        raise ModelError([Problem.of("", _say("not_object"))])
     rules = document.get("rules")
     if isinstance(rules, list | tuple) and len(rules) > MAX_RULES:
-        raise ModelError([Problem("rules", _say("too_many_rules", limit=MAX_RULES))])
+        raise ModelError([Problem.of("rules", _say("too_many_rules", limit=MAX_RULES))])
     known = {
         "traits": traits,
         "segments": segments,
@@ -129,22 +137,20 @@ def _with_condition(
     found = conditions.setdefault(index, [])
     if not isinstance(when, Mapping):
         kinds = ", ".join(KINDS)
-        found.append(Problem(path, definition_message("not_a_condition", kinds=kinds)))
+        found.append(Problem.of(path, definition_wording("not_a_condition", kinds=kinds)))
         broken.add(index)
         return {**rule, "when": _PLACEHOLDER}
     if "event" in when:
         # What a rule on events may not have, said before the definition's own checks.
         if when.get("did", True) is False:
-            found.append(Problem(join(path, "did"), _say("did_not")))
+            found.append(Problem.of(join(path, "did"), _say("did_not")))
         if "count" in when:
-            found.append(Problem(join(path, "count"), _say("count")))
+            found.append(Problem.of(join(path, "count"), _say("count")))
         when = {k: v for k, v in when.items() if k not in ("did", "count") or v is True}
     try:
         condition = parse_definition(when, **known)
     except DefinitionError as exc:
-        found.extend(
-            Problem(join(path, p.path) if p.path else path, p.message) for p in exc.problems
-        )
+        found.extend(replace(p, path=join(path, p.path) if p.path else path) for p in exc.problems)
         broken.add(index)
         return {**rule, "when": _PLACEHOLDER}
     return {**rule, "when": condition}
@@ -166,11 +172,12 @@ def _translate(error: ValidationError) -> list[Problem]:
         for part in location:
             parent, path = path, join(path, part)
         kind, last = found["type"], location[-1] if location else None
+        said: Wording | str
         if kind == "extra_forbidden":
             shape = _SHAPES.get(tuple(p for p in location[:-1] if isinstance(p, str)))
             expected = list(shape.model_fields) if shape else []
             path = parent
-            text = definition_message(
+            said = definition_wording(
                 "unknown_key",
                 key=last,
                 suggestion=suggest(last, expected),
@@ -179,21 +186,21 @@ def _translate(error: ValidationError) -> list[Problem]:
         elif kind == "too_short":
             if found.get("input"):
                 continue  # pydantic counts the items that passed: their errors say it all
-            text = _say("no_rules" if last == "rules" else "no_stages")
+            said = _say("no_rules" if last == "rules" else "no_stages")
         elif kind == "string_pattern_mismatch":
-            text = _say("bad_key")
+            said = _say("bad_key")
         elif kind in ("not_number", "model_type", "model_attributes_type", "dict_type"):
-            text = _say("not_number" if kind == "not_number" else "not_object")
+            said = _say("not_number" if kind == "not_number" else "not_object")
         elif kind == "string_too_short":
-            text = definition_message("empty_text")
+            said = definition_wording("empty_text")
         elif kind == "string_too_long":
             limit = found.get("ctx", {}).get("max_length")
-            text = definition_message("too_long", limit=limit)
+            said = definition_wording("too_long", limit=limit)
         elif kind in _TYPE_ERRORS:
-            text = definition_message(_TYPE_ERRORS[kind])
+            said = definition_wording(_TYPE_ERRORS[kind])
         else:
-            text = found["msg"]
-        problem = Problem(path, text)
+            said = found["msg"]
+        problem = Problem.of(path, said)
         if problem not in problems:
             problems.append(problem)
     return problems
@@ -206,7 +213,7 @@ class _Checker:
     problems: list[Problem] = field(default_factory=list)
 
     def add(self, path: str, code: str, **fields: Any) -> None:
-        self.problems.append(Problem(path, _say(code, **fields)))
+        self.problems.append(Problem.of(path, _say(code, **fields)))
 
     def run(
         self, model: ScoringModel, conditions: dict[int, list[Problem]], broken: set[int]

@@ -39,10 +39,11 @@ from omnicx.audiences.errors import (
     MAX_HOURS,
     DefinitionError,
     Problem,
+    Wording,
     limits,
-    message,
     suggest,
     translate,
+    wording,
 )
 from omnicx.audiences.phrases import KIND_WORDS
 from omnicx.audiences.values import KIND_OPS, LIST_OPS, NO_VALUE_OPS, ORDERED_OPS, operand, temporal
@@ -75,7 +76,7 @@ def parse_definition(
         try:
             document = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            raise DefinitionError([Problem("", message("not_json", detail=exc))]) from None
+            raise DefinitionError([Problem.of("", wording("not_json", detail=exc))]) from None
     problems = limits(document)
     if problems:
         raise DefinitionError(problems)
@@ -131,7 +132,7 @@ class _Checker:
     problems: list[Problem] = field(default_factory=list)
 
     def add(self, path: str, code: str, **fields: Any) -> None:
-        self.problems.append(Problem(path, message(code, **fields)))
+        self.problems.append(Problem.of(path, wording(code, **fields)))
 
     def unknown(
         self, path: str, code: str, name: str, known: Collection[str], listed: bool
@@ -207,7 +208,8 @@ class _Checker:
         if kind is None:
             self.unknown(join(path, "computed"), "unknown_computed", name, COMPUTED_TRAITS, True)
             return
-        words, expected = KIND_WORDS[kind]
+        # The kind's words are phrases of their own, written in the reader's language too.
+        words, expected = (Wording(f"kind.{kind}", text) for text in KIND_WORDS[kind])
         if op not in KIND_OPS[kind]:
             choices = ", ".join(KIND_OPS[kind])
             self.add(join(path, "op"), "op_for_kind", name=name, kind=words, choices=choices)
@@ -312,12 +314,12 @@ def check_cycles(definitions: Mapping[str, Definition]) -> list[str]:
                 cycle = [*trail[trail.index(following) :], following]
                 first = cycle[0]
                 path = references[first][cycle[1]]
-                text = (
-                    message("self_reference")
+                said = (
+                    wording("self_reference")
                     if len(cycle) == 2
-                    else message("cycle", cycle=" → ".join(cycle))
+                    else wording("cycle", cycle=" → ".join(cycle))
                 )
-                raise DefinitionError([Problem(join(path, "segment"), text, segment=first)])
+                raise DefinitionError([Problem.of(join(path, "segment"), said, segment=first)])
             elif following not in state:
                 state[following] = 1
                 trail.append(following)

@@ -15,8 +15,9 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Annotated, Any, Final
 
 import orjson
@@ -31,7 +32,7 @@ from omnicx.access.sessions import ConsoleSession
 from omnicx.audiences import segments as store
 from omnicx.audiences.definition import COMPUTED_TRAITS, Definition, to_json
 from omnicx.audiences.definition_text import render as definition_text
-from omnicx.audiences.errors import DefinitionError
+from omnicx.audiences.errors import DefinitionError, Problem
 from omnicx.audiences.preview import START, MatchCount, count_matches
 from omnicx.audiences.segments import Segment, SegmentError
 from omnicx.audiences.values import KIND_OPS, TRAIT_OPS
@@ -56,7 +57,7 @@ from omnicx.console.audiences_form import (
     rows_from_definition,
     rows_from_form,
 )
-from omnicx.console.definitions import in_words
+from omnicx.console.definitions import in_words, problem_in_words
 from omnicx.console.rendering import render
 from omnicx.console.security import engine_of, require
 from omnicx.identity.config import BUILT_IN_TYPES
@@ -86,6 +87,11 @@ class Meta:
     allow_new_traits: bool = False
     errors: dict[str, str] = field(default_factory=dict)
     """Field -> what is wrong (a code the template words, or the domain's message)."""
+
+
+def _words(language: str) -> Callable[[Problem], str]:
+    """How the domain's problems read in `language` (the API and the CLI keep the English)."""
+    return partial(problem_in_words, language=language)
 
 
 def _form_lists(form: FormData) -> dict[str, list[str]]:
@@ -263,7 +269,7 @@ def _save(
             allow_new_traits=meta.allow_new_traits,
         )
     except DefinitionError as error:
-        left = place_problems(root, error.problems)
+        left = place_problems(root, error.problems, _words(request.state.language))
     if meta.errors or built.problems or left or definition is None or _has_errors(root):
         return _page(
             request, connection, root=root, meta=meta, editing=editing, left=left, status_code=422
@@ -363,7 +369,7 @@ def _preview(
             connection, built.document, key=editing_key, allow_new_traits=allow_new_traits
         )
     except DefinitionError as error:
-        return Preview(root, place_problems(root, error.problems))
+        return Preview(root, place_problems(root, error.problems, _words(language)))
     if built.problems:
         return Preview(root, [])
     name = fingerprint(definition)

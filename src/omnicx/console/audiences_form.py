@@ -15,7 +15,7 @@ commas, and a value holding a comma is quoted.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -389,9 +389,16 @@ _FIELD_OF: Final = {
 }
 
 
-def place_problems(root: Row, problems: Iterable[Problem]) -> list[RowError]:
+def _english(problem: Problem) -> str:
+    return problem.message
+
+
+def place_problems(
+    root: Row, problems: Iterable[Problem], words: Callable[[Problem], str] = _english
+) -> list[RowError]:
     """Puts each of the domain's problems (JSON paths relative to the definition) on the
-    row it is about, with the field; returns those no row could take."""
+    row it is about, with the field, written by `words` (the reader's language); returns
+    those no row could take."""
     rows = [(row.json_path, row) for row in root.walk()]
     left: list[RowError] = []
     for problem in problems:
@@ -402,11 +409,11 @@ def place_problems(root: Row, problems: Iterable[Problem]) -> list[RowError]:
             ):
                 best = (depth, row)
         if best is None:
-            left.append(RowError(None, problem.message))
+            left.append(RowError(None, words(problem)))
             continue
         row = best[1]
         rest = problem.path[len(row.json_path) :].lstrip(".")
-        row.errors.append(RowError(_field(row, rest), problem.message))
+        row.errors.append(RowError(_field(row, rest), words(problem)))
     return left
 
 
