@@ -9,12 +9,13 @@ test suite checks it on random event streams anyway.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from omnicx.audiences import hits
 from omnicx.audiences.definition import (
@@ -306,13 +307,12 @@ def _count(connection: Connection, entered: Mapping[int, int], exited: Mapping[i
 def forget_profiles(connection: Connection, profile_ids: Collection[str]) -> None:
     """Drops everything kept about profiles that no longer exist (merged away, erased)."""
     for chunk in chunks(sorted(profile_ids)):
-        held = connection.execute(
-            select(audience_members.c.segment_id, func.count())
+        left = connection.execute(
+            delete(audience_members)
             .where(audience_members.c.profile_id.in_(chunk))
-            .group_by(audience_members.c.segment_id)
-        )
-        _count(connection, {}, {int(segment_id): int(n) for segment_id, n in held})
-        connection.execute(delete(audience_members).where(audience_members.c.profile_id.in_(chunk)))
+            .returning(audience_members.c.segment_id)
+        ).scalars()
+        _count(connection, {}, Counter(int(segment_id) for segment_id in left))
         connection.execute(delete(audience_timers).where(audience_timers.c.profile_id.in_(chunk)))
 
 

@@ -16,6 +16,7 @@ from omnicx.analytics.event_catalog import LakeCatalog, lake_catalog
 from omnicx.analytics.lake import LakeSnapshot, open_lake_of
 from omnicx.console.journeys_charts import Words
 from omnicx.console.journeys_forms import FieldError, Form
+from omnicx.console.overview_data import lake_version
 from omnicx.console.rendering import render
 from omnicx.store.clock import utc_now
 from omnicx.store.memo import Computed, Memo
@@ -95,7 +96,7 @@ def kept_report(
         if people
         else _kept(request, "console_journeys_reports", REPORTS_KEPT)
     )
-    version = (lake.version(), utc_now().date())  # relative ranges move with the day
+    version = lake_version(lake, utc_now().date())  # relative ranges move with the day
     if request.query_params.get(FRESH):
         return memo.refresh(settings, compute, version=version)
     return memo.get(settings, compute, seconds=REPORT_SECONDS, version=version)
