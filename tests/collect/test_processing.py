@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import Connection, Engine, func, select
 
-from omnicx.collect import sources
+from omnicx.collect import history, sources
 from omnicx.collect.processing import (
     SourceActivity,
     StoredEvent,
@@ -21,8 +21,8 @@ from omnicx.collect.processing import (
     read_events,
 )
 from omnicx.collect.stream import StampedRow, append
-from omnicx.collect.tables import source_daily_counts
-from omnicx.store.clock import utc_now
+from omnicx.collect.tables import events, source_daily_counts
+from omnicx.store.clock import as_utc, utc_now
 
 
 def _append(engine: Engine, source_id: int, ids: Sequence[str]) -> None:
@@ -103,6 +103,46 @@ def test_source_activity_counts_each_event_once(engine: Engine) -> None:
     assert listed.events == 10
     assert listed.last_event_at is not None
     assert utc_now() - listed.last_event_at < timedelta(minutes=1)
+
+
+def test_source_activity_counts_per_source_utc_day_and_type_across_batches(
+    engine: Engine,
+) -> None:
+    with engine.begin() as connection:
+        web = sources.add(connection, name="web", channel="web").id
+        shop = sources.add(connection, name="shop", channel="store_pos").id
+    # Either side of midnight UTC, written in another zone: the day is the UTC one.
+    late = datetime(2026, 3, 1, 23, 59, 59, 999999, tzinfo=UTC)
+    early = datetime(2026, 3, 2, 1, 0, tzinfo=timezone(timedelta(hours=2)))  # 23:00 UTC on 1st
+    after = datetime(2026, 3, 2, 0, 0, 1, tzinfo=UTC)
+    plan = [
+        (web, "track", late), (web, "track", early), (web, "page", late),
+        (shop, "track", after), (web, "track", after), (shop, "identify", late),
+    ] * 4  # fmt: skip
+    rows = [
+        StampedRow(s, "web", f"m{n}", kind, "E", "u", None, at, at, "{}")
+        for n, (s, kind, at) in enumerate(plan)
+    ]
+    with engine.begin() as connection:
+        append(connection, rows)
+        # An erased event leaves a gap in the ids; it is not counted.
+        first = int(connection.execute(select(func.min(events.c.id))).scalar_one())
+        history.erase_events(connection, [first])
+    handled = process_available(engine, [SourceActivity()], batch_size=5)
+    with engine.connect() as connection:
+        counted = {
+            (r.source_id, r.day, r.type): (r.events, r.last_received_at)
+            for r in connection.execute(select(source_daily_counts))
+        }
+    expected: dict[tuple[int, str, str], tuple[int, datetime]] = {}
+    for s, kind, at in plan[1:]:
+        key = (s, at.astimezone(UTC).date().isoformat(), kind)
+        count, last = expected.get(key, (0, at))
+        expected[key] = (count + 1, max(last, at))
+    assert handled == len(plan) - 1
+    assert {k: v[0] for k, v in counted.items()} == {k: v[0] for k, v in expected.items()}
+    for key, (_, last) in expected.items():
+        assert as_utc(counted[key][1]) == last
 
 
 def test_parallel_workers_never_process_an_event_twice(engine: Engine) -> None:

@@ -64,6 +64,16 @@ class StreamConsumer(Protocol):
         """Applies the batch's effects using `connection` (inside the checkpoint's transaction)."""
 
 
+class RangeConsumer(Protocol):
+    """A consumer that does its work in SQL over a range of the stream, never reading the
+    events into Python (a count per source and day needs no row in memory)."""
+
+    name: str
+
+    def handle_range(self, connection: Connection, after: int, until: int) -> None:
+        """Applies the effects of the events with `after < id <= until`."""
+
+
 def batch_size_of(consumer: StreamConsumer, default: int) -> int:
     """The batch size a consumer asks for (its attribute `batch_size`), else `default`."""
     size = getattr(consumer, "batch_size", None)
@@ -150,6 +160,19 @@ def _sqlite_instant(value: str) -> datetime:
         return datetime.fromisoformat(value).astimezone(UTC)
 
 
+def range_end(
+    connection: Connection, *, after: int, limit: int, until: int | None = None
+) -> tuple[int, int] | None:
+    """The id of the `limit`-th event after `after` (or of the last one, at most `until`) and
+    how many events that range holds; None when there is none. Reads ids from the index only."""
+    ids = select(events.c.id).where(events.c.id > after)
+    if until is not None:
+        ids = ids.where(events.c.id <= until)
+    window = ids.order_by(events.c.id).limit(limit).subquery()
+    last, count = connection.execute(select(func.max(window.c.id), func.count())).one()
+    return None if last is None else (int(last), int(count))
+
+
 def checkpoint(connection: Connection, consumer: str) -> int:
     """Returns the position a consumer has processed up to (0 when it never ran)."""
     position = connection.execute(
@@ -211,6 +234,19 @@ def process_once(
         if position is None:
             return 0
         upstream = upstream_of(consumer)
+        handle_range = getattr(consumer, "handle_range", None)
+        if callable(handle_range):
+            span = range_end(
+                connection,
+                after=position,
+                limit=batch_size,
+                until=checkpoint(connection, upstream) if upstream else None,
+            )
+            if span is None:
+                return 0
+            handle_range(connection, position, span[0])
+            _advance(connection, consumer.name, span[0])
+            return span[1]
         batch = read_events(
             connection,
             after=position,
@@ -224,12 +260,16 @@ def process_once(
                 idle(connection)  # a consumer that also follows something else than events
             return 0
         consumer.handle(connection, batch)
-        connection.execute(
-            update(checkpoints)
-            .where(checkpoints.c.consumer == consumer.name)
-            .values(position=batch[-1].id, updated_at=utc_now())
-        )
+        _advance(connection, consumer.name, batch[-1].id)
     return len(batch)
+
+
+def _advance(connection: Connection, consumer: str, position: int) -> None:
+    connection.execute(
+        update(checkpoints)
+        .where(checkpoints.c.consumer == consumer)
+        .values(position=position, updated_at=utc_now())
+    )
 
 
 def process_available(
@@ -261,39 +301,56 @@ def lag(engine: Engine, consumers: Sequence[StreamConsumer]) -> dict[str, int]:
 
 
 class SourceActivity:
-    """Built-in consumer: counts each source's events per day and type, for `sources list`."""
+    """Built-in consumer: counts each source's events per day and type, for `sources list`.
+
+    One INSERT ... SELECT ... GROUP BY per batch: the counts come from the events table in
+    SQL, so no event is read into Python (measured: 17 µs per event in Python before)."""
 
     name = "collect.source_activity"
     needs_payload = False
 
     def handle(self, connection: Connection, batch: Sequence[StoredEvent]) -> None:
-        totals: dict[tuple[int, str, str], tuple[int, datetime]] = {}
-        for item in batch:
-            key = (item.source_id, item.received_at.date().isoformat(), item.type)
-            count, last = totals.get(key, (0, item.received_at))
-            totals[key] = (count + 1, max(last, item.received_at))
-        dialect_insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-        for (source_id, day, kind), (count, last) in totals.items():
-            statement = dialect_insert(source_daily_counts).values(
-                source_id=source_id, day=day, type=kind, events=count, last_received_at=last
+        """Counts a batch already read (the stage calls `handle_range` instead)."""
+        if batch:
+            self.handle_range(connection, batch[0].id - 1, batch[-1].id)
+
+    def handle_range(self, connection: Connection, after: int, until: int) -> None:
+        postgresql = connection.dialect.name == "postgresql"
+        # The UTC day of received_at: SQLite keeps naive UTC text (date() also reads an
+        # offset, should one be there); PostgreSQL a timestamptz.
+        day = (
+            func.to_char(func.timezone("UTC", events.c.received_at), "YYYY-MM-DD")
+            if postgresql
+            else func.date(events.c.received_at)
+        )
+        counted = (
+            select(
+                events.c.source_id,
+                day.label("day"),
+                events.c.type,
+                func.count().label("events"),
+                func.max(events.c.received_at).label("last_received_at"),
             )
-            connection.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["source_id", "day", "type"],
-                    set_={
-                        "events": source_daily_counts.c.events + count,
-                        "last_received_at": func.max(
-                            source_daily_counts.c.last_received_at,
-                            statement.excluded.last_received_at,
-                        )
-                        if connection.dialect.name == "sqlite"
-                        else func.greatest(
-                            source_daily_counts.c.last_received_at,
-                            statement.excluded.last_received_at,
-                        ),
-                    },
-                )
+            .where(events.c.id > after, events.c.id <= until)
+            .group_by(events.c.source_id, day, events.c.type)
+        )
+        dialect_insert = pg_insert if postgresql else sqlite_insert
+        statement = dialect_insert(source_daily_counts).from_select(
+            ["source_id", "day", "type", "events", "last_received_at"], counted
+        )
+        latest = func.greatest if postgresql else func.max
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=["source_id", "day", "type"],
+                set_={
+                    "events": source_daily_counts.c.events + statement.excluded.events,
+                    "last_received_at": latest(
+                        source_daily_counts.c.last_received_at,
+                        statement.excluded.last_received_at,
+                    ),
+                },
             )
+        )
 
 
 class ProcessingStage:
