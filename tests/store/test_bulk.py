@@ -1,13 +1,18 @@
-"""store.bulk.positions_among: the rows of the positions asked for are all selected, whether the
-positions are a dense batch (one range) or scattered (IN lists, over several chunks)."""
+"""store.bulk: positions_among selects the rows of every position asked for, whether the
+positions are a dense batch (one range) or scattered (IN lists, over several chunks);
+update_by_key sets each row's columns, keeps the greatest where asked, and reads back what
+SQLAlchemy would have stored."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, delete, insert, select
 
-from omnicx.identity.tables import identity_observations
-from omnicx.store.bulk import CHUNK, positions_among
+from omnicx.identity.tables import identifiers, identity_observations
+from omnicx.store.bulk import CHUNK, positions_among, update_by_key
+from omnicx.store.clock import as_utc
 
 STORED = [i for i in range(1, 6001) if i % 7]  # multiples of 7 are missing
 
@@ -54,3 +59,53 @@ def test_scattered_positions_are_selected_exactly_in_chunks(stored: Engine) -> N
 
 def test_nothing_asked_selects_nothing(stored: Engine) -> None:
     assert _selected(stored, []) == (set(), 0)
+
+
+def test_update_by_key_sets_each_row_and_keeps_the_greatest_where_asked(engine: Engine) -> None:
+    start = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(delete(identifiers))
+        connection.execute(
+            insert(identifiers),
+            [
+                {
+                    "id": n,
+                    "type": "email",
+                    "value": f"p{n}@example.com",
+                    "profile_id": f"old-{n}",
+                    "shared": False,
+                    "first_seen_at": start,
+                    "last_seen_at": start + timedelta(days=n),
+                }
+                for n in range(1, 1201)  # more than one chunk of anything
+            ],
+        )
+        update_by_key(
+            connection,
+            identifiers,
+            "id",
+            [
+                {
+                    "id": n,
+                    "profile_id": None if n % 3 == 0 else f"new-{n}",
+                    # Odd rows move forward, even rows would move back: kept.
+                    "last_seen_at": start + timedelta(days=n + (1 if n % 2 else -1), hours=1),
+                }
+                for n in range(2, 1201)  # row 1 untouched
+            ],
+            keep_greatest=["last_seen_at"],
+        )
+        rows = {
+            r.id: (r.profile_id, as_utc(r.last_seen_at), as_utc(r.first_seen_at))
+            for r in connection.execute(select(identifiers))
+        }
+    assert rows[1] == ("old-1", start + timedelta(days=1), start)
+    for n in range(2, 1201):
+        profile = None if n % 3 == 0 else f"new-{n}"
+        last = start + timedelta(days=n + 1, hours=1) if n % 2 else start + timedelta(days=n)
+        assert rows[n] == (profile, last, start), n
+
+
+def test_update_by_key_with_nothing_to_do_runs_nothing(engine: Engine) -> None:
+    with engine.begin() as connection:
+        update_by_key(connection, identifiers, "id", [])
