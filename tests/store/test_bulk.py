@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import Engine, delete, insert, select
 
 from omnicx.identity.tables import identifiers, identity_observations
-from omnicx.store.bulk import CHUNK, positions_among, update_by_key
+from omnicx.profiles.tables import profile_consents
+from omnicx.store.bulk import CHUNK, positions_among, update_by_key, upsert
 from omnicx.store.clock import as_utc
 
 STORED = [i for i in range(1, 6001) if i % 7]  # multiples of 7 are missing
@@ -109,3 +110,43 @@ def test_update_by_key_sets_each_row_and_keeps_the_greatest_where_asked(engine: 
 def test_update_by_key_with_nothing_to_do_runs_nothing(engine: Engine) -> None:
     with engine.begin() as connection:
         update_by_key(connection, identifiers, "id", [])
+
+
+def test_upsert_inserts_new_rows_and_replaces_the_other_columns_of_known_ones(
+    engine: Engine,
+) -> None:
+    at = datetime(2026, 5, 1, 8, 30, 0, 5, tzinfo=UTC)
+
+    def row(
+        profile: str, channel: str, granted: bool, hours: int, note: str | None
+    ) -> dict[str, object]:
+        return {
+            "profile_id": profile,
+            "channel": channel,
+            "purpose": "marketing",
+            "granted": granted,
+            "occurred_at": at + timedelta(hours=hours),
+            "event_id": None,
+            "signal": "api",
+            "note": note,
+        }
+
+    keys = ["profile_id", "channel", "purpose"]
+    with engine.begin() as connection:
+        connection.execute(delete(profile_consents))
+        upsert(connection, profile_consents, [row("p1", "email", True, 0, "first")], keys)
+        upsert(
+            connection,
+            profile_consents,
+            [row("p1", "email", False, 2, None), row("p1", "sms", True, 1, "new")],
+            keys,
+        )
+        upsert(connection, profile_consents, [], keys)
+        stored = {
+            (r.profile_id, r.channel): (r.granted, as_utc(r.occurred_at), r.note, r.signal)
+            for r in connection.execute(select(profile_consents))
+        }
+    assert stored == {
+        ("p1", "email"): (False, at + timedelta(hours=2), None, "api"),
+        ("p1", "sms"): (True, at + timedelta(hours=1), "new", "api"),
+    }

@@ -6,8 +6,6 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Select, Table, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from omnicx.profiles.consent import ConsentSignal
 from omnicx.profiles.facts import TraitValue
@@ -21,27 +19,11 @@ from omnicx.profiles.tables import (
     profile_trait_observations,
     profile_traits,
 )
-from omnicx.store.bulk import chunks, insert_ignoring_duplicates
+from omnicx.store.bulk import chunks, insert_ignoring_duplicates, upsert
 from omnicx.store.clock import as_utc, utc_now
 
 CHANGES = "changes"
 EVENTS = "events"
-
-
-def upsert(
-    connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]
-) -> None:
-    """Inserts rows, replacing those whose key exists: one statement executed for all rows
-    (the drivers batch them; compiling a statement with thousands of VALUES costs more)."""
-    if not rows:
-        return
-    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={c: statement.excluded[c] for c in rows[0] if c not in keys},
-    )
-    connection.execute(statement, list(rows))
 
 
 def insert_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -6,7 +6,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, Table
+from sqlalchemy import Boolean, ColumnElement, Connection, DateTime, Float, Integer, String, Table
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 T = TypeVar("T")
 
@@ -57,6 +59,48 @@ def insert_ignoring_duplicates(
         f'INSERT INTO "{table.name}" ({names}) SELECT * FROM unnest({casts}) ON CONFLICT DO NOTHING'
     )
     connection.exec_driver_sql(statement, {c: [row[c] for row in rows] for c in columns})
+
+
+def upsert(
+    connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]
+) -> None:
+    """Inserts rows, replacing the other columns of those whose `keys` exist already."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    if connection.dialect.name == "sqlite" and _driver_safe(table, columns):
+        # As in insert_ignoring_duplicates: the driver's executemany, values as SQLAlchemy
+        # stores them (its per-row parameter processing was most of a profile write).
+        names = ", ".join(f'"{c}"' for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        sets = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in keys)
+        conflict = ", ".join(f'"{k}"' for k in keys)
+        action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
+        statement = (
+            f'INSERT INTO "{table.name}" ({names}) VALUES ({marks}) '
+            f"ON CONFLICT ({conflict}) {action}"
+        )
+        instants: dict[datetime, str] = {}
+        connection.exec_driver_sql(statement, [_sqlite_values(r, columns, instants) for r in rows])
+        return
+    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    statement_ = insert(table)
+    statement_ = statement_.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={c: statement_.excluded[c] for c in columns if c not in keys},
+    )
+    # One statement executed for all rows (the drivers batch them; compiling a statement with
+    # thousands of VALUES costs more).
+    connection.execute(statement_, list(rows))
+
+
+_PLAIN_TYPES = (String, Integer, Float, Boolean, DateTime)
+"""Column types whose values the SQLite driver stores as SQLAlchemy would (with
+_sqlite_values's instants and booleans); others (JSON, Numeric, ...) go through SQLAlchemy."""
+
+
+def _driver_safe(table: Table, columns: Sequence[str]) -> bool:
+    return all(isinstance(table.c[c].type, _PLAIN_TYPES) for c in columns)
 
 
 def update_by_key(
