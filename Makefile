@@ -82,7 +82,7 @@ console-messages: setup
 
 # Quick start, command 2: the whole test suite, on SQLite and PostgreSQL (127.0.0.1:5432/test).
 test: setup browser-deps chromium java
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15
 
 test-fast: setup
 	$(BIN)/python -m pytest -n 2 -m "not e2e"
