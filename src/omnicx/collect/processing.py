@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from sqlalchemy import Connection, Engine, String, func, select, type_coerce, update
@@ -23,6 +23,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from omnicx.collect.tables import checkpoints, events, source_daily_counts
 from omnicx.store.clock import as_utc, utc_now
+
+if TYPE_CHECKING:
+    from omnicx.collect.event_window import EventWindow
 
 log = logging.getLogger("omnicx.collect.processing")
 
@@ -222,13 +225,18 @@ def _try_lock_checkpoint(connection: Connection, consumer: str, *, skip_locked: 
 
 
 def process_once(
-    engine: Engine, consumer: StreamConsumer, *, batch_size: int = 5000, skip_locked: bool = False
+    engine: Engine,
+    consumer: StreamConsumer,
+    *,
+    batch_size: int = 5000,
+    skip_locked: bool = False,
+    window: EventWindow | None = None,
 ) -> int:
     """Processes the next batch for one consumer; returns how many events it handled.
 
     With `skip_locked`, a consumer another worker is running is skipped (0) instead of waited
     for, so workers spread over the consumers: one resolves identities while another builds
-    profiles."""
+    profiles. With `window`, events the stage read for another consumer come from memory."""
     with engine.begin() as connection:
         position = _try_lock_checkpoint(connection, consumer.name, skip_locked=skip_locked)
         if position is None:
@@ -247,13 +255,17 @@ def process_once(
             handle_range(connection, position, span[0])
             _advance(connection, consumer.name, span[0])
             return span[1]
-        batch = read_events(
-            connection,
-            after=position,
-            limit=batch_size,
-            with_payload=consumer.needs_payload,
-            until=checkpoint(connection, upstream) if upstream else None,
-        )
+        until = checkpoint(connection, upstream) if upstream else None
+        if window is not None and consumer.needs_payload:
+            batch = window.read(connection, after=position, limit=batch_size, until=until)
+        else:
+            batch = read_events(
+                connection,
+                after=position,
+                limit=batch_size,
+                with_payload=consumer.needs_payload,
+                until=until,
+            )
         if not batch:
             idle = getattr(consumer, "idle", None)
             if callable(idle):
@@ -282,14 +294,24 @@ def process_available(
     """Runs every consumer until it has caught up with the stream; returns events handled.
     `progress(done, total)` hears after each batch how many of the consumers' lags (summed
     when it started) are done."""
+    from omnicx.collect.event_window import EventWindow  # it reads through read_events
+
     total = 0
     pending = sum(lag(engine, consumers).values()) if progress is not None else 0
-    for consumer in consumers:
-        size = batch_size_of(consumer, batch_size)
-        while handled := process_once(engine, consumer, batch_size=size):
-            total += handled
-            if progress is not None:
-                progress(total, max(pending, total))
+    # Round robin, as the stage runs them: a batch read for one consumer is in memory for the
+    # next ones (the window), not read again.
+    window = EventWindow()
+    busy = True
+    while busy:
+        busy = False
+        for consumer in consumers:
+            size = batch_size_of(consumer, batch_size)
+            handled = process_once(engine, consumer, batch_size=size, window=window)
+            if handled:
+                busy = True
+                total += handled
+                if progress is not None:
+                    progress(total, max(pending, total))
     return total
 
 
@@ -373,6 +395,10 @@ class ProcessingStage:
         self._thread: threading.Thread | None = None
         self.processed = 0
         self._last_run: dict[str, float] = {}
+        # Imported here: the window reads through this module's read_events.
+        from omnicx.collect.event_window import EventWindow
+
+        self.window = EventWindow()
 
     def notify(self) -> None:
         """Tells the stage new events were committed."""
@@ -408,6 +434,7 @@ class ProcessingStage:
                             consumer,
                             batch_size=batch_size_of(consumer, self._batch_size),
                             skip_locked=True,
+                            window=self.window,
                         )
                         if handled:
                             self._last_run[consumer.name] = time.monotonic()
