@@ -29,6 +29,17 @@ def _int_env(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, not {raw!r}.") from None
 
 
+def _count_env(name: str) -> int | None:
+    """A count of 1 or more from the environment; None when unset (the default applies)."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return None
+    count = _int_env(name, 0)
+    if count < 1:
+        raise SystemExit(f"{name} must be 1 or more, not {raw!r}.")
+    return count
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a running omnicx needs to know about its environment."""
@@ -52,9 +63,30 @@ class Settings:
     run_processing: bool = field(
         default_factory=lambda: os.environ.get("OMNICX_RUN_PROCESSING", "1") != "0"
     )
+    processing_workers: int | None = field(
+        default_factory=lambda: _count_env("OMNICX_PROCESSING_WORKERS")
+    )
+    """Processing processes per server process; None: the database's default
+    (`processing_workers_for`)."""
     trusted_proxies: tuple[Network, ...] = field(
         default_factory=lambda: _networks_env("OMNICX_TRUSTED_PROXIES", "127.0.0.1,::1")
     )
+
+
+DEFAULT_PROCESSING_WORKERS = 2
+"""Processing processes on PostgreSQL unless told otherwise: identity resolution in one while
+profiles, the lake and audiences run in the other (docs/performance.md)."""
+
+
+def processing_workers_for(requested: int | None, dialect: str) -> int:
+    """How many processing processes to run on a database (`dialect`: SQLAlchemy's name).
+
+    `requested`, else 2 on PostgreSQL. Always 1 on SQLite: it has one writer lock and every
+    transaction begins IMMEDIATE, so a second process would only wait for the first.
+    """
+    if dialect == "sqlite":
+        return 1
+    return requested if requested is not None else DEFAULT_PROCESSING_WORKERS
 
 
 SETTING_ENV_VARS = (
@@ -67,6 +99,7 @@ SETTING_ENV_VARS = (
     "OMNICX_LOG_FORMAT",
     "OMNICX_LOG_LEVEL",
     "OMNICX_RUN_PROCESSING",
+    "OMNICX_PROCESSING_WORKERS",
     "OMNICX_TRUSTED_PROXIES",
     "OMNICX_SECRET_KEY",
     "OMNICX_LAKE_DIR",

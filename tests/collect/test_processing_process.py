@@ -24,7 +24,8 @@ def test_the_child_process_consumes_what_the_writer_commits(
     monkeypatch.setattr(runtime_module, "tune_server_process", lambda: None)  # tested below
     with engine.begin() as connection:
         source_id = sources.add(connection, name="web", channel="web").id
-    runtime = Runtime.open(Settings(database_url=database_url), serving=True)
+    settings = Settings(database_url=database_url, processing_workers=1)
+    runtime = Runtime.open(settings, serving=True)
     try:
         assert isinstance(runtime.processing, ProcessingProcess)
         now = utc_now()

@@ -19,7 +19,7 @@ from omnicx.collect.group_commit import GroupCommitWriter
 from omnicx.collect.processing import ProcessingStage
 from omnicx.collect.sources import WriteKeyCache
 from omnicx.pipeline import stream_consumers
-from omnicx.settings import Settings
+from omnicx.settings import Settings, processing_workers_for
 from omnicx.store.engine import make_engine
 from omnicx.store.migrate import ensure_current
 
@@ -70,9 +70,18 @@ class ProcessingProcess:
     In a thread, the consumers' Python work takes the GIL from the intake's event loop and
     writer. The child runs the same `ProcessingStage` on the same database (checkpoints make
     it exactly-once whoever runs it); the writer's commits wake it through a shared event.
+    `run_syncs`: the child also delivers segment syncs to webhooks (`SyncScheduler`).
     """
 
-    def __init__(self, database_url: str, *, poll: float = 1.0) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        poll: float = 1.0,
+        run_syncs: bool = True,
+        name: str = "omnicx-processing",
+    ) -> None:
+        self.run_syncs = run_syncs
         context = multiprocessing.get_context("spawn")
         # Lock-free shared counters, not Events: a parent killed (kill -9) while holding an
         # Event's lock would leave the child blocked on it forever, processing as an orphan.
@@ -81,8 +90,16 @@ class ProcessingProcess:
         self._processed: Any = context.RawValue("q", 0)
         self._process = context.Process(
             target=_processing_main,
-            args=(database_url, poll, self._wake, self._stop, self._processed, os.getpid()),
-            name="omnicx-processing",
+            args=(
+                database_url,
+                poll,
+                self._wake,
+                self._stop,
+                self._processed,
+                os.getpid(),
+                run_syncs,
+            ),
+            name=name,
             daemon=True,
         )
 
@@ -90,6 +107,11 @@ class ProcessingProcess:
     def processed(self) -> int:
         """Events the child has handled."""
         return int(self._processed.value)
+
+    @property
+    def exitcode(self) -> int | None:
+        """The child's exit code once it has ended, else None."""
+        return self._process.exitcode
 
     def notify(self) -> None:
         """Wakes the child (called by the writer thread after each commit)."""
@@ -99,9 +121,13 @@ class ProcessingProcess:
         """Starts the child process."""
         self._process.start()
 
+    def ask_to_stop(self) -> None:
+        """Asks the child to finish its batch and stop, without waiting for it."""
+        self._stop.value = 1
+
     def stop(self) -> None:
         """Asks the child to finish its batch and stop; waits for it (killed after 60 s)."""
-        self._stop.value = 1
+        self.ask_to_stop()
         self._process.join(60)
         if self._process.is_alive():
             log.warning("the processing process did not stop in time; terminating it")
@@ -109,11 +135,85 @@ class ProcessingProcess:
             self._process.join()
 
 
+class ProcessingProcesses:
+    """Several processing processes sharing the consumers (PostgreSQL): each batch takes the
+    consumer's checkpoint row, and a process skips the consumers another one holds, so one
+    resolves identities while another builds profiles. One of them delivers segment syncs."""
+
+    def __init__(self, database_url: str, count: int, *, poll: float = 1.0) -> None:
+        self.children = [
+            ProcessingProcess(
+                database_url, poll=poll, run_syncs=n == 0, name=f"omnicx-processing-{n + 1}"
+            )
+            for n in range(count)
+        ]
+
+    @property
+    def processed(self) -> int:
+        """Events the children have handled (each consumer's share counts)."""
+        return sum(child.processed for child in self.children)
+
+    def notify(self) -> None:
+        """Wakes every child."""
+        for child in self.children:
+            child.notify()
+
+    def start(self) -> None:
+        """Starts the children."""
+        for child in self.children:
+            child.start()
+
+    def stop(self) -> None:
+        """Asks every child to finish its batch, then waits for each."""
+        for child in self.children:
+            child.ask_to_stop()
+        for child in self.children:
+            child.stop()
+
+
+def processing_processes(database_url: str, count: int, *, poll: float = 1.0) -> Processing:
+    """`count` processing processes on the database (one is a `ProcessingProcess` alone)."""
+    if count == 1:
+        return ProcessingProcess(database_url, poll=poll)
+    return ProcessingProcesses(database_url, count, poll=poll)
+
+
+def processing_worker_count(
+    requested: int | None, dialect: str, *, option: str = "OMNICX_PROCESSING_WORKERS"
+) -> int:
+    """How many processing processes to run (`processing_workers_for`); warns when SQLite
+    turns down the number asked for (with `option`)."""
+    count = processing_workers_for(requested, dialect)
+    if requested is not None and count < requested:
+        log.warning(
+            "%s asks for %d processing processes; running 1: SQLite has one writer at a "
+            "time, so a second process would only wait for the first",
+            option,
+            requested,
+        )
+    return count
+
+
 def _processing_main(
-    database_url: str, poll: float, wake: Any, stop: Any, processed: Any, parent: int
+    database_url: str,
+    poll: float,
+    wake: Any,
+    stop: Any,
+    processed: Any,
+    parent: int,
+    run_syncs: bool = True,
 ) -> None:
     # Ctrl-C reaches the whole process group: the parent decides when this process stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SIGTERM sent to every process (a service manager stopping the group, or to this one):
+    # finish the batch in flight and stop, as when the parent asks.
+    terminated = False
+
+    def _terminate(_signum: int, _frame: object) -> None:
+        nonlocal terminated
+        terminated = True
+
+    signal.signal(signal.SIGTERM, _terminate)
     from omnicx.logs import configure
 
     settings = Settings(database_url=database_url)
@@ -121,19 +221,24 @@ def _processing_main(
     engine = make_engine(database_url)
     stage = ProcessingStage(engine, stream_consumers(), poll=poll)
     stage.start()
-    syncs = SyncScheduler(engine)  # segment deliveries to webhooks run beside processing
-    syncs.start()
+    # Segment deliveries to webhooks run beside processing: `omnicx serve` has no other
+    # background process for them. In one child only (they claim each sync, so more would be
+    # safe, but each would look every 30 s for nothing).
+    syncs = SyncScheduler(engine) if run_syncs else None
+    if syncs:
+        syncs.start()
     # The parent's pid comes from the parent: one killed before this line ran is noticed too.
     seen = wake.value
     try:
-        while not stop.value and os.getppid() == parent:  # an orphan stops too
+        while not stop.value and not terminated and os.getppid() == parent:  # orphans stop
             time.sleep(WAKE_CHECK_SECONDS)
             if wake.value != seen:
                 seen = wake.value
                 stage.notify()
             processed.value = stage.processed  # for /healthz
     finally:
-        syncs.stop()
+        if syncs:
+            syncs.stop()
         stage.stop()
         processed.value = stage.processed
         engine.dispose()
@@ -154,16 +259,18 @@ class Runtime:
         """Migrates the database if needed and starts the writer and the processing stage.
 
         `serving`: this process is one of `omnicx serve`'s server processes. The processing
-        stage then runs in a child process rather than a thread of this one (not for an
-        in-memory database, which no other process can see), and the interpreter is tuned
-        for the intake (`tune_server_process`).
+        stage then runs in child processes rather than a thread of this one (not for an
+        in-memory database, which no other process can see): `processing_workers` of them,
+        by default 2 on PostgreSQL and 1 on SQLite. And the interpreter is tuned for the
+        intake (`tune_server_process`).
         """
         engine = make_engine(settings.database_url)
         ensure_current(engine)
         processing: Processing | None = None
         if settings.run_processing:
             if serving and engine.url.database not in (None, "", ":memory:"):
-                processing = ProcessingProcess(settings.database_url)
+                count = processing_worker_count(settings.processing_workers, engine.dialect.name)
+                processing = processing_processes(settings.database_url, count)
             else:
                 processing = ProcessingStage(engine, stream_consumers())
         writer = GroupCommitWriter(

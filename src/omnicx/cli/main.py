@@ -99,14 +99,16 @@ def serve(
     from uvicorn.supervisors import Multiprocess
 
     from omnicx.logs import configure
-    from omnicx.settings import Settings
+    from omnicx.settings import Settings, processing_workers_for
 
     url = resolve_database_url(db)
     os.environ[DATABASE_URL_ENV] = url  # worker processes read the same database
     with open_database(url) as engine:
         shown = engine.url.render_as_string(hide_password=True)
+        dialect = engine.dialect.name
     settings = Settings(database_url=url, run_processing=processing)
     log_config = configure(fmt=settings.log_format, level=settings.log_level)
+    children = processing_workers_for(settings.processing_workers, dialect)
     console.print(
         f"[bold green]omnicx {omnicx.__version__}[/] serving on [bold]http://{host}:{port}[/]\n"
         f"  database      {shown}\n"
@@ -114,7 +116,7 @@ def serve(
         f"  console       http://{host}:{port}/console  (logins: `omnicx users add`)\n"
         f"  API docs      http://{host}:{port}/docs\n"
         f"  health        http://{host}:{port}/healthz\n"
-        f"  processing    {'a child process' if processing else 'off (run `omnicx worker`)'}\n"
+        f"  processing    {_processing_line(processing, children, workers)}\n"
         "Press Ctrl-C to stop.",
         highlight=False,
         soft_wrap=True,
@@ -148,6 +150,13 @@ def serve(
         uvicorn.Server(config).run()
 
 
+def _processing_line(processing: bool, children: int, workers: int) -> str:
+    if not processing:
+        return "off (run `omnicx worker`)"
+    shown = "a child process" if children == 1 else f"{children} child processes"
+    return shown + (" of each server process" if workers > 1 else "")
+
+
 def _tune_garbage_collector() -> None:
     """Collects young objects less often: parsed JSON is acyclic, so on the intake path the
     cycle collector mostly costs time (measured: +20-35 % intake, docs/performance.md)."""
@@ -169,8 +178,19 @@ def _app_factory(settings: Settings) -> FastAPI:
 @app.command()
 def worker(
     db: DbOption = None,
-    once: Annotated[bool, typer.Option(help="Process what is there, then exit.")] = False,
+    once: Annotated[
+        bool,
+        typer.Option(help="Process what is there, then exit (in this one process)."),
+    ] = False,
     poll: Annotated[float, typer.Option(help="Seconds between looks for new events.")] = 1.0,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processing processes sharing the consumers (PostgreSQL; SQLite runs 1). "
+            "Not with --once, which runs in this process.",
+        ),
+    ] = 1,
 ) -> None:
     """Runs the processing stage on its own: consumes new events from the durable checkpoint."""
     from omnicx.collect.processing import ProcessingStage, lag, process_available
@@ -186,11 +206,19 @@ def worker(
             handled = process_available(engine, consumers)
             console.print(f"Processed {handled:,} events; lag now {lag(engine, consumers)}.")
             return
-        stage = ProcessingStage(engine, consumers, poll=poll)
         stopped = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stopped.set())
-        console.print(f"Processing stage running ({', '.join(c.name for c in consumers)}).")
+        names = ", ".join(c.name for c in consumers)
+        if processes > 1:
+            from omnicx.api.runtime import processing_worker_count
+
+            count = processing_worker_count(processes, engine.dialect.name, option="--processes")
+            if count > 1:
+                _run_processing_processes(resolve_database_url(db), count, poll, stopped, names)
+                return
+        stage = ProcessingStage(engine, consumers, poll=poll)
+        console.print(f"Processing stage running ({names}).")
         from omnicx.audiences.syncs import SyncScheduler
 
         syncs = SyncScheduler(engine)
@@ -200,6 +228,31 @@ def worker(
         syncs.stop()
         stage.stop()
         console.print(f"Stopped after processing {stage.processed:,} events.")
+
+
+def _run_processing_processes(
+    url: str, count: int, poll: float, stopped: threading.Event, names: str
+) -> None:
+    """`omnicx worker --processes N`: N child processes until a signal, or until one dies."""
+    from omnicx.api.runtime import ProcessingProcesses
+
+    group = ProcessingProcesses(url, count, poll=poll)
+    group.start()
+    console.print(f"Processing stage running in {count} processes ({names}).")
+    failed = None
+    while not stopped.wait(1.0):
+        failed = next((c for c in group.children if c.exitcode is not None), None)
+        if failed is not None:
+            break
+    group.stop()
+    if failed is not None and not stopped.is_set():
+        console.print(
+            f"A processing process ended (exit code {failed.exitcode}); stopped the others "
+            f"after processing {group.processed:,} events.",
+            style="red",
+        )
+        raise typer.Exit(1)
+    console.print(f"Stopped after processing {group.processed:,} events.")
 
 
 @db_app.command("upgrade")

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("omnicx.collect.processing")
 
+CONTENDED_RETRY_SECONDS = 0.05
+"""How soon a stage looks again after finding a consumer held by another process (and nothing
+to do itself): that process's batch, once committed, usually leaves work for this one."""
+
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
@@ -237,10 +241,26 @@ def process_once(
     With `skip_locked`, a consumer another worker is running is skipped (0) instead of waited
     for, so workers spread over the consumers: one resolves identities while another builds
     profiles. With `window`, events the stage read for another consumer come from memory."""
+    handled = _process_batch(
+        engine, consumer, batch_size=batch_size, skip_locked=skip_locked, window=window
+    )
+    return handled or 0
+
+
+def _process_batch(
+    engine: Engine,
+    consumer: StreamConsumer,
+    *,
+    batch_size: int,
+    skip_locked: bool,
+    window: EventWindow | None = None,
+) -> int | None:
+    """`process_once`, telling a consumer another worker holds (None) from one with nothing
+    to do (0)."""
     with engine.begin() as connection:
         position = _try_lock_checkpoint(connection, consumer.name, skip_locked=skip_locked)
         if position is None:
-            return 0
+            return None
         upstream = upstream_of(consumer)
         handle_range = getattr(consumer, "handle_range", None)
         if callable(handle_range):
@@ -420,30 +440,45 @@ class ProcessingStage:
         """Processes until stopped; errors are logged and retried after the poll interval."""
         while not self._stop.is_set():
             self._wake.clear()
+            contended = False
             try:
                 # Round robin, one batch per consumer per turn: a later consumer (profiles
                 # after identity) never waits for an earlier one to drain a busy stream.
                 busy = True
                 while busy and not self._stop.is_set():
-                    busy = False
-                    for consumer in self._consumers:
-                        if self._resting(consumer):
-                            continue
-                        handled = process_once(
-                            self._engine,
-                            consumer,
-                            batch_size=batch_size_of(consumer, self._batch_size),
-                            skip_locked=True,
-                            window=self.window,
-                        )
-                        if handled:
-                            self._last_run[consumer.name] = time.monotonic()
-                        self.processed += handled
-                        busy = busy or handled > 0
+                    busy, contended = self._turn()
             except Exception:
                 log.exception("processing failed; retrying")
                 time.sleep(self._poll)
-            self._wake.wait(self._poll)
+            # Nothing to do here. A consumer another process is running is not work for this
+            # one, but that process leaves work behind (profiles after identity's batch): look
+            # again soon. Else wait for the writer's next commit (or the poll interval).
+            self._wake.wait(min(self._poll, CONTENDED_RETRY_SECONDS) if contended else self._poll)
+
+    def _turn(self) -> tuple[bool, bool]:
+        """One batch of each consumer; returns whether any handled events, and whether another
+        process held any of them."""
+        busy = contended = False
+        for consumer in self._consumers:
+            if self._stop.is_set():
+                break
+            if self._resting(consumer):
+                continue
+            handled = _process_batch(
+                self._engine,
+                consumer,
+                batch_size=batch_size_of(consumer, self._batch_size),
+                skip_locked=True,
+                window=self.window,
+            )
+            if handled is None:
+                contended = True
+                continue
+            if handled:
+                self._last_run[consumer.name] = time.monotonic()
+                self.processed += handled
+                busy = True
+        return busy, contended
 
     def _resting(self, consumer: StreamConsumer) -> bool:
         """Whether the consumer ran less than its `min_interval` ago."""
