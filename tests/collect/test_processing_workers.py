@@ -339,3 +339,40 @@ def test_a_stage_with_nothing_to_do_waits_for_a_notify(
         assert consumers[0].handled == 1
     finally:
         stage.stop()
+
+
+class Follower(Counter):
+    """A consumer that also follows something else than events (as the audiences do)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.idle_runs = 0
+
+    def idle(self, connection: Connection) -> None:
+        self.idle_runs += 1
+
+
+def test_a_consumer_with_no_events_does_its_idle_work_at_most_every_idle_seconds(
+    engine: Engine,
+) -> None:
+    source_id = _source(engine)
+    follower = Follower("test.follower")
+    stage = ProcessingStage(engine, [follower], poll=30)
+    stage.start()
+    started = time.monotonic()
+    try:
+        # Commits that bring nothing for it wake the stage many times a second.
+        for _ in range(40):
+            stage.notify()
+            time.sleep(0.025)
+        elapsed = time.monotonic() - started
+        assert 1 <= follower.idle_runs <= elapsed / processing.IDLE_SECONDS + 1
+        # New events are handled at once, idle work or not.
+        _append(engine, source_id, ["new"])
+        stage.notify()
+        deadline = time.monotonic() + 10
+        while follower.handled < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert follower.handled == 1
+    finally:
+        stage.stop()

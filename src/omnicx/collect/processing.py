@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("omnicx.collect.processing")
 
+IDLE_SECONDS = 0.5
+"""How often the stage lets a consumer with no new event do its idle work (the audiences fire
+their timers, follow identity changes, bring new segments live: ~50 ms with 100 segments).
+Without a bound it ran on every empty turn: every commit's wake-up, and every 50 ms while
+another process held a consumer."""
+
 CONTENDED_RETRY_SECONDS = 0.05
 """How soon a stage looks again after finding a consumer held by another process (and nothing
 to do itself): that process's batch, once committed, usually leaves work for this one."""
@@ -254,9 +260,10 @@ def _process_batch(
     batch_size: int,
     skip_locked: bool,
     window: EventWindow | None = None,
+    idle: bool = True,
 ) -> int | None:
     """`process_once`, telling a consumer another worker holds (None) from one with nothing
-    to do (0)."""
+    to do (0). `idle`: whether a consumer with no new event runs its `idle` work."""
     with engine.begin() as connection:
         position = _try_lock_checkpoint(connection, consumer.name, skip_locked=skip_locked)
         if position is None:
@@ -287,9 +294,9 @@ def _process_batch(
                 until=until,
             )
         if not batch:
-            idle = getattr(consumer, "idle", None)
-            if callable(idle):
-                idle(connection)  # a consumer that also follows something else than events
+            follow = getattr(consumer, "idle", None)
+            if idle and callable(follow):
+                follow(connection)  # a consumer that also follows something else than events
             return 0
         consumer.handle(connection, batch)
         _advance(connection, consumer.name, batch[-1].id)
@@ -415,6 +422,7 @@ class ProcessingStage:
         self._thread: threading.Thread | None = None
         self.processed = 0
         self._last_run: dict[str, float] = {}
+        self._last_idle: dict[str, float] = {}
         # Imported here: the window reads through this module's read_events.
         from omnicx.collect.event_window import EventWindow
 
@@ -464,13 +472,18 @@ class ProcessingStage:
                 break
             if self._resting(consumer):
                 continue
+            now = time.monotonic()
+            idle = now - self._last_idle.get(consumer.name, -IDLE_SECONDS) >= IDLE_SECONDS
             handled = _process_batch(
                 self._engine,
                 consumer,
                 batch_size=batch_size_of(consumer, self._batch_size),
                 skip_locked=True,
                 window=self.window,
+                idle=idle,
             )
+            if idle and handled == 0:
+                self._last_idle[consumer.name] = now
             if handled is None:
                 contended = True
                 continue
