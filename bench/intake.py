@@ -830,9 +830,11 @@ def live_lag(backend: Backend, wait: float) -> dict[str, Any]:
 
 
 def processing_catch_up(backend: Backend, seconds: float) -> dict[str, Any]:
-    """The built-in consumers from checkpoint 0, as `omnicx worker --once` runs them."""
+    """The built-in consumers from checkpoint 0, as `omnicx worker --once` runs them (one
+    process; `bench/processing_workers.py` measures several)."""
     from sqlalchemy import text
 
+    from omnicx.collect.event_window import EventWindow
     from omnicx.collect.processing import process_once
     from omnicx.pipeline import stream_consumers
 
@@ -845,12 +847,14 @@ def processing_catch_up(backend: Backend, seconds: float) -> dict[str, Any]:
         consumers = stream_consumers()
         result: dict[str, Any] = {"stored_events": stored, "rows": 0}
         started = time.perf_counter()
+        window = EventWindow()  # round robin through one window, as process_available runs
         with timed(backend, None, result):
-            for consumer in consumers:
-                while time.perf_counter() - started < seconds:
-                    batch = process_once(engine, consumer)
-                    if not batch:
-                        break
+            busy = True
+            while busy and time.perf_counter() - started < seconds:
+                busy = False
+                for consumer in consumers:
+                    batch = process_once(engine, consumer, window=window)
+                    busy = busy or batch > 0
                     result["rows"] += batch
     finally:
         engine.dispose()
