@@ -43,7 +43,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -848,6 +848,7 @@ def processing_catch_up(backend: Backend, seconds: float) -> dict[str, Any]:
         result: dict[str, Any] = {"stored_events": stored, "rows": 0}
         started = time.perf_counter()
         window = EventWindow()  # round robin through one window, as process_available runs
+        handled = 0
         with timed(backend, None, result):
             busy = True
             while busy and time.perf_counter() - started < seconds:
@@ -855,12 +856,32 @@ def processing_catch_up(backend: Backend, seconds: float) -> dict[str, Any]:
                 for consumer in consumers:
                     batch = process_once(engine, consumer, window=window)
                     busy = busy or batch > 0
-                    result["rows"] += batch
+                    handled += batch
+            # The figure is events every consumer has processed (a profile, its segments and
+            # the lake all up to date), not the sum of what each consumer handled.
+            result["rows"] = through_every_consumer(engine, consumers)
     finally:
         engine.dispose()
     result["processed"] = result.pop("rows")
+    result["consumer_events"] = handled
     result["complete"] = result["processed"] >= stored
     return result
+
+
+def through_every_consumer(engine: Any, consumers: Sequence[Any]) -> int:
+    """How many stored events every consumer has processed."""
+    from sqlalchemy import func, select
+
+    from omnicx.collect.processing import checkpoint
+    from omnicx.collect.tables import events
+
+    with engine.connect() as connection:
+        lowest = min(checkpoint(connection, c.name) for c in consumers)
+        return int(
+            connection.execute(
+                select(func.count()).select_from(events).where(events.c.id <= lowest)
+            ).scalar_one()
+        )
 
 
 # --------------------------------------------------------------------------- stage costs
