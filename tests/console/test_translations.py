@@ -38,13 +38,14 @@ def _ids(catalog: Catalog) -> set[str]:
 
 @pytest.fixture(scope="module")
 def extracted(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
-    """The messages the console's code and templates use now, and the audiences' phrases and
-    validation errors it shows (what `make console-messages` extracts)."""
+    """The messages the console's code and templates use now, and the audiences' and the
+    analytics' phrases and errors it shows (what `make console-messages` extracts)."""
     pot = tmp_path_factory.mktemp("messages") / "messages.pot"
     done = subprocess.run(
         [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg",
          "--no-location", "--sort-output", "-o", str(pot), "src/omnicx/console",
-         "src/omnicx/audiences/phrases.py", "src/omnicx/audiences/scoring_phrases.py"],
+         "src/omnicx/audiences/phrases.py", "src/omnicx/audiences/scoring_phrases.py",
+         "src/omnicx/audiences/insight_phrases.py", "src/omnicx/analytics/phrases.py"],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
