@@ -72,7 +72,8 @@ CONSOLE_LOCALE := src/omnicx/console/locale
 console-messages: setup
 	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --omit-header \
 	  -o $(CONSOLE_LOCALE)/messages.pot src/omnicx/console src/omnicx/audiences/phrases.py \
-	  src/omnicx/audiences/scoring_phrases.py
+	  src/omnicx/audiences/scoring_phrases.py src/omnicx/audiences/insight_phrases.py \
+	  src/omnicx/analytics/phrases.py
 	for lang in tr nl lv fa; do \
 	  test -f $(CONSOLE_LOCALE)/$$lang/LC_MESSAGES/messages.po || \
 	    $(BIN)/pybabel init -D messages -i $(CONSOLE_LOCALE)/messages.pot -d $(CONSOLE_LOCALE) -l $$lang; \

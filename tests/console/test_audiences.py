@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from html import unescape
 from typing import Any
 
+import pyarrow.compute as pc
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -270,6 +271,62 @@ def test_lookalikes_answer_a_fragment_and_refuse_a_bad_number(
     assert bad.status_code == 422 and "n" in text_of(bad.text)
 
 
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("nl", "1 profiel-ID('s) van de basisgroep staan niet in de featuretabel, bijv. '{id}'"),
+        ("lv", "1 bāzes kopas profilu ID nav raksturlielumu tabulā, piemēram, '{id}'"),
+        # Right to left: the count in Persian digits, the profile id isolated.
+        ("fa", "۱ شناسهٔ پروفایل گروه مبدأ در جدول شاخص‌ها نیست، برای نمونه \u2068'{id}'\u2069"),
+    ],
+)
+def test_why_lookalikes_cannot_be_found_is_said_in_the_readers_language(
+    console: TestClient, shop: LiveShop, monkeypatch: pytest.MonkeyPatch, language: str, said: str
+) -> None:
+    # Ada, the segment's member, was never seen doing anything (an imported customer): she
+    # is not among the behaviours lookalikes compare, which the domain refuses.
+    ada = profile_id(shop, "ada")
+    real = audiences.behaviour_table
+
+    def without_ada(connection: Any, now: datetime) -> Any:
+        table = real(connection, now)
+        return table.filter(pc.not_equal(table.column("profile_id"), ada))
+
+    monkeypatch.setattr(audiences, "behaviour_table", without_ada)
+    sign_in(console, "marketer")
+    console.cookies.set("omnicx_lang", language)
+    segment = segment_id(shop, "store-buyers")
+    found = console.get(
+        f"/console/audiences/{segment}/lookalikes?n=2", headers={"HX-Request": "true"}
+    )
+    assert found.status_code == 200
+    text = text_of(found.text)
+    assert said.format(id=ada) in text, text
+    assert "seed profile id(s)" not in text and "feature table" not in text
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("en", "3 profile(s): at least 20 are needed"),
+        ("tr", "3 profil var: en az 20 profil gerekli"),
+        ("fa", "۳ پروفایل: دست‌کم ۲۰ پروفایل لازم است"),
+    ],
+)
+def test_why_there_are_no_personas_yet_is_said_in_the_readers_language(
+    console: TestClient, shop: LiveShop, language: str, said: str
+) -> None:
+    # Three customers are too few to group (personas need 20).
+    sign_in(console, "analyst")
+    console.cookies.set("omnicx_lang", language)
+    found = console.get("/console/audiences/personas/clusters", headers={"HX-Request": "true"})
+    assert found.status_code == 200
+    text = text_of(found.text)
+    assert said in text, text
+    if language != "en":
+        assert "at least 20 are needed" not in text
+
+
 # --- The builder ------------------------------------------------------------
 
 
@@ -401,22 +458,23 @@ TYPOS = {
         (
             "en",
             "unknown trait 'emial' (did you mean 'email'?)",
-            "must be a whole number > 0 (at most 3650)",
+            "must be a whole number > 0 (at most 3,650)",
         ),
         (
             "nl",
             "onbekend kenmerk 'emial' (bedoelt u 'email'?)",
-            "moet een geheel getal > 0 zijn (hoogstens 3650)",
+            "moet een geheel getal > 0 zijn (hoogstens 3.650)",
         ),
         (
             "tr",
             "bilinmeyen özellik 'emial' (şunu mu demek istediniz: 'email'?)",
-            "0'dan büyük bir tam sayı olmalı (en fazla 3650)",
+            "0'dan büyük bir tam sayı olmalı (en fazla 3.650)",
         ),
         (
             "fa",
-            "ویژگی ناشناخته: 'emial' (منظورتان 'email' بود؟)",
-            "باید عدد صحیحی بزرگ‌تر از 0 باشد (حداکثر 3650)",
+            # Right to left: the names typed isolated, the limit in Persian digits.
+            "ویژگی ناشناخته: \u2068'emial'\u2069 (منظورتان \u2068'email'\u2069 بود؟)",
+            "باید عدد صحیحی بزرگ‌تر از ۰ باشد (حداکثر ۳٬۶۵۰)",
         ),
     ],
 )
@@ -463,6 +521,28 @@ def test_a_taken_key_and_a_missing_name_are_named(console: TestClient, shop: Liv
     unnamed = console.post("/console/audiences/new", data=base)
     assert unnamed.status_code == 422
     assert "Give the segment a name" in unnamed.text
+
+
+def test_a_segment_refused_by_the_store_says_why_in_the_readers_language(
+    console: TestClient, shop: LiveShop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The store allows one segment here, and there is one already.
+    monkeypatch.setattr(segments, "MAX_SEGMENTS", 1)
+    csrf = sign_in(console, "marketer")
+    console.cookies.set("omnicx_lang", "nl")
+    form = {**_form("identity"), "c-0.identity": "email", "name": "Reachable"}
+    refused = console.post(
+        "/console/audiences/new", data={**form, "csrf_token": csrf, "action": "save"}
+    )
+    assert refused.status_code == 422
+    error = re.search(r'<p class="field-error" id="segment-name-error">(.*?)</p>', refused.text)
+    assert error, refused.text[:3000]
+    assert text_of(error.group(1)).strip() == (
+        "Er zijn al 1 segmenten, het maximum dat is toegestaan."
+    )
+    assert "the most allowed" not in refused.text
+    with shop.engine.connect() as connection:
+        assert len(segments.all_segments(connection)) == 1
 
 
 def test_buttons_change_the_rows_without_saving(console: TestClient, shop: LiveShop) -> None:

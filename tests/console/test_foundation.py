@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from html import unescape
 
 import pytest
 from fastapi import FastAPI
@@ -24,6 +25,7 @@ from omnicx.console.rendering import NAV
 from omnicx.console.security import permission_required_by
 from omnicx.settings import Settings
 from tests.console.support import PASSWORD, ROLE_EMAILS, csrf_of, sign_in
+from tests.profiles.helpers import token
 
 GENERIC_REFUSAL = "That e-mail address and password do not match an active account."
 ROLES = tuple(ROLE_EMAILS)
@@ -312,6 +314,63 @@ def test_a_bad_form_value_is_a_422_page_naming_the_field(console: TestClient) ->
     assert "language" in alert_of(answer.text)
     missing = console.post("/console/language", data={"csrf_token": csrf})
     assert missing.status_code == 422 and "language" in alert_of(missing.text)
+
+
+@pytest.mark.parametrize(
+    ("language", "address", "said"),
+    [
+        ("nl", "/console/admin?user=0", "user: moet minstens 1 zijn; '0' werd opgegeven"),
+        ("nl", "/console/admin?user=abc", "user: 'abc' is geen geheel getal"),
+        (
+            "tr",
+            "/console/admin/tokens?done=eaten",
+            "done: 'eaten' seçeneklerden biri değil: 'revoked'",
+        ),
+        ("lv", "/console/admin/audit?action=Bad!", "action: 'Bad!' šeit nevar izmantot"),
+        # Right to left: the limit in Persian digits, the value typed isolated.
+        ("fa", "/console/admin?user=0", "user: باید دست‌کم ۱ باشد؛ \u2068'0'\u2069 وارد شد"),
+    ],
+)
+def test_a_bad_parameter_is_named_in_the_readers_language(
+    console: TestClient, language: str, address: str, said: str
+) -> None:
+    sign_in(console, "admin")
+    console.cookies.set("omnicx_lang", language)
+    answer = console.get(address)
+    assert answer.status_code == 422
+    alert = unescape(alert_of(answer.text))
+    assert said in alert, alert
+    assert "Input should" not in alert and "valid integer" not in alert
+
+
+def test_the_api_keeps_pydantics_words(console: TestClient, engine: Engine) -> None:
+    # Programs get the English whatever the console's reader chose.
+    sign_in(console, "admin")
+    console.cookies.set("omnicx_lang", "nl")
+    answer = console.get(
+        "/api/personas?k=1", headers={**token(engine, "analyst"), "Accept-Language": "nl"}
+    )
+    assert answer.status_code == 422
+    assert "greater than or equal to 2" in answer.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("nl", "Dit adres beantwoordt geen POST-verzoeken."),
+        ("fa", "این نشانی به درخواست‌های \u2068POST\u2069 پاسخ نمی‌دهد."),
+    ],
+)
+def test_a_page_asked_the_wrong_way_says_so_in_the_readers_language(
+    console: TestClient, language: str, said: str
+) -> None:
+    csrf = sign_in(console, "analyst")
+    console.cookies.set("omnicx_lang", language)
+    answer = console.post("/console/overview", data={"csrf_token": csrf})
+    assert answer.status_code == 405
+    assert said in answer.text
+    assert "Method Not Allowed" not in answer.text
+    assert answer.headers["allow"] == "GET"
 
 
 def test_an_htmx_request_without_a_session_gets_401_and_where_to_sign_in(

@@ -258,6 +258,79 @@ def test_a_funnel_that_cannot_be_computed_answers_422_naming_the_field(
         assert "hx-get" not in answer.text.split("</form>")[-1]  # nothing computed
 
 
+def _errors_text(html: str) -> str:
+    """The text of the form's error notice."""
+    errors = re.search(r'<div class="notice error".*?</div>', html, re.S)
+    assert errors, html[:2000]
+    return _text(errors.group(0))
+
+
+@pytest.mark.parametrize(
+    ("language", "reason", "english"),
+    [
+        (
+            "nl",
+            "kan niet filteren op 'colour': gebruik channel, source, type, event, "
+            "properties.NAAM of traits.NAAM",
+            "cannot filter on",
+        ),
+        (
+            "tr",
+            "'colour' alanına göre filtrelenemez: channel, source, type, event, properties.AD "
+            "veya traits.AD kullanın",
+            "cannot filter on",
+        ),
+        # Right to left: the filter as typed is isolated from the sentence.
+        ("fa", "فیلتر بر اساس \u2068'colour'\u2069 ممکن نیست", "cannot filter on"),
+    ],
+)
+def test_why_a_filter_cannot_be_read_is_said_in_the_readers_language(
+    console: TestClient, shop: Shop, language: str, reason: str, english: str
+) -> None:
+    sign_in(console, "analyst")
+    console.cookies.set("omnicx_lang", language)
+    query = urlencode(
+        [("step", "Product Viewed"), ("filter", "colour=red"), ("step", "Product Added")]
+    )
+    answer = console.get(f"/console/journeys/funnel/result?{query}")
+    assert answer.status_code == 422
+    shown = _errors_text(answer.text)
+    assert reason in shown, shown
+    assert english not in shown and '<span class="detail" lang="en">' not in answer.text
+
+
+def test_a_funnel_the_analytics_refuse_says_why_in_the_readers_language(
+    console: TestClient, shop: Shop
+) -> None:
+    # A window the form accepts (more than zero) that is zero once in microseconds: the
+    # funnel engine refuses it, and the reader is told so in Turkish.
+    sign_in(console, "analyst")
+    console.cookies.set("omnicx_lang", "tr")
+    answer = console.get(
+        f"/console/journeys/funnel/result?{_funnel_query(window='0.000000001', unit='minutes')}"
+    )
+    assert answer.status_code == 422
+    shown = _errors_text(answer.text)
+    assert "Bu değer kullanılamaz. (dönüşüm aralığı sıfırdan uzun olmalıdır; 0:00:00 verildi)" in (
+        shown
+    ), shown
+    assert "conversion window must be longer" not in shown
+
+
+def test_attribution_the_analytics_refuse_says_why_in_the_readers_language(
+    console: TestClient, shop: Shop
+) -> None:
+    sign_in(console, "marketer")
+    console.cookies.set("omnicx_lang", "lv")
+    answer = console.get(
+        "/console/journeys/attribution/result?conversion=Order+Completed&half_life_days=1e-12"
+    )
+    assert answer.status_code == 422
+    shown = _errors_text(answer.text)
+    assert "pussabrukšanas periodam jābūt pozitīvam, nevis 0:00:00" in shown, shown
+    assert "half-life must be positive" not in shown
+
+
 @pytest.mark.parametrize(
     ("tab", "query", "field"),
     [

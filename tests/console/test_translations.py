@@ -13,7 +13,10 @@ import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
+from omnicx.analytics.phrases import analytics_wording
 from omnicx.audiences.errors import DefinitionError
+from omnicx.audiences.insight_phrases import insight_wording
+from omnicx.audiences.profile_features import FeatureError
 from omnicx.audiences.scoring_validation import ModelError, parse_model
 from omnicx.audiences.validation import parse_definition
 from omnicx.console import i18n
@@ -38,13 +41,14 @@ def _ids(catalog: Catalog) -> set[str]:
 
 @pytest.fixture(scope="module")
 def extracted(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
-    """The messages the console's code and templates use now, and the audiences' phrases and
-    validation errors it shows (what `make console-messages` extracts)."""
+    """The messages the console's code and templates use now, and the audiences' and the
+    analytics' phrases and errors it shows (what `make console-messages` extracts)."""
     pot = tmp_path_factory.mktemp("messages") / "messages.pot"
     done = subprocess.run(
         [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg",
          "--no-location", "--sort-output", "-o", str(pot), "src/omnicx/console",
-         "src/omnicx/audiences/phrases.py", "src/omnicx/audiences/scoring_phrases.py"],
+         "src/omnicx/audiences/phrases.py", "src/omnicx/audiences/scoring_phrases.py",
+         "src/omnicx/audiences/insight_phrases.py", "src/omnicx/analytics/phrases.py"],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -138,7 +142,10 @@ def test_validation_problems_read_in_the_readers_language() -> None:
     assert problem_in_words(problem, "en") == problem.message
     assert problem.message.startswith("orders is a number: use one of eq, neq,")
     assert problem_in_words(problem, "nl").startswith("orders is een getal: gebruik een van eq,")
-    assert problem_in_words(problem, "fa").startswith("orders از نوع عدد است: یکی از eq,")
+    # Right to left, the user's names and our lists of keywords are isolated (FSI ... PDI).
+    assert problem_in_words(problem, "fa").startswith(
+        "\u2068orders\u2069 از نوع عدد است: یکی از \u2068eq,"
+    )
 
 
 def test_scoring_problems_read_in_the_readers_language() -> None:
@@ -154,4 +161,21 @@ def test_scoring_problems_read_in_the_readers_language() -> None:
     assert problem_in_words(problem, "tr") == (
         "'lead' aşaması 'mql' aşamasından sonra gelemez: sıralama en düşükten başlayarak "
         "subscriber → lead → mql → sql → customer şeklindedir"
+    )
+
+
+def test_a_domains_message_is_written_the_way_the_language_writes() -> None:
+    # Numbers in the language's digits, a value the user typed isolated from a right-to-left
+    # sentence (FSI ... PDI), the problems of one error joined by the language's separator.
+    depth = analytics_wording("paths_depth", low=1, high=10, depth=1200)
+    assert i18n.say(depth, "en") == "the depth must be 1 to 10 steps, not 1,200"
+    assert i18n.say(depth, "fa") == "عمق باید از ۱ تا ۱۰ گام باشد، نه ۱٬۲۰۰"
+    typed = analytics_wording("filter_field", field="colour")
+    assert i18n.say(typed, "nl").startswith("kan niet filteren op 'colour': ")
+    assert i18n.say(typed, "fa").startswith("فیلتر بر اساس \u2068'colour'\u2069 ممکن نیست")
+    error = FeatureError(
+        insight_wording("id_empty", count=2), insight_wording("infinite", name="orders")
+    )
+    assert i18n.say(error, "fa") == (
+        "profile_id در ۲ ردیف خالی است؛ \u2068orders\u2069 مقادیر بی‌نهایت دارد"
     )

@@ -28,7 +28,9 @@ import duckdb
 from omnicx.analytics import markov
 from omnicx.analytics.journeys import CONVERSIONS, TOUCHES, build_journeys
 from omnicx.analytics.lake import LakeSnapshot
+from omnicx.analytics.phrases import analytics_wording as _say
 from omnicx.analytics.scope import Scope
+from omnicx.wording import WordedError
 
 ORDER_COMPLETED = "Order Completed"
 HEURISTIC_MODELS = ("first_touch", "last_touch", "linear", "time_decay", "position_based")
@@ -52,7 +54,7 @@ _SHARES = {
 journey, in SQL."""
 
 
-class AttributionError(ValueError):
+class AttributionError(WordedError):
     """Attribution parameters that cannot be used; the message says which and why."""
 
 
@@ -138,16 +140,16 @@ def attribution(
     scope = scope or Scope()
     models = check_models(models)
     if not conversion.strip():
-        raise AttributionError("name the conversion event")
+        raise AttributionError(_say("conversion_unnamed"))
     if lookback <= timedelta(0):
-        raise AttributionError(f"the lookback window must be positive, not {lookback}")
+        raise AttributionError(_say("lookback_not_positive", lookback=str(lookback)))
     if lookback > MAX_LOOKBACK:
-        raise AttributionError(f"the lookback window must be at most {MAX_LOOKBACK.days} days")
+        raise AttributionError(_say("lookback_too_long", days=MAX_LOOKBACK.days))
     if half_life <= timedelta(0):
-        raise AttributionError(f"the half-life must be positive, not {half_life}")
+        raise AttributionError(_say("half_life_not_positive", half_life=str(half_life)))
     if not 1 <= markov_order <= markov.MAX_ORDER:
         raise AttributionError(
-            f"the Markov order must be 1 to {markov.MAX_ORDER}, not {markov_order}"
+            _say("markov_order", low=1, high=markov.MAX_ORDER, order=markov_order)
         )
     with lake.connect(scope) as db:
         build_journeys(
@@ -163,7 +165,7 @@ def attribution(
         try:
             chain = _markov(db) if "markov" in models else None
         except ValueError as exc:
-            raise AttributionError(str(exc)) from None
+            raise AttributionError(_say("markov_unsolvable", detail=str(exc))) from None
     if chain is not None:
         for channel, share in chain.shares().items():
             credits.setdefault(channel, {})["markov"] = Credit(share * count, share * revenue)
@@ -200,11 +202,9 @@ def check_models(models: Sequence[str]) -> tuple[str, ...]:
         models = [models]
     unknown = [m for m in models if m not in MODELS]
     if unknown:
-        raise AttributionError(
-            f"unknown attribution model {unknown[0]!r}: choose from {', '.join(MODELS)}"
-        )
+        raise AttributionError(_say("model_unknown", model=unknown[0], models=", ".join(MODELS)))
     if not models:
-        raise AttributionError(f"choose at least one model: {', '.join(MODELS)}")
+        raise AttributionError(_say("no_model", models=", ".join(MODELS)))
     return tuple(dict.fromkeys(models))
 
 

@@ -19,7 +19,9 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+from omnicx.analytics.phrases import analytics_wording as _say
 from omnicx.analytics.scope import Filter, ScopeError
+from omnicx.wording import WordedError
 
 MAX_STEPS = 20
 _STEP = re.compile(r"^\s*(?P<event>[^\[\]]*?)\s*(?:\[(?P<filters>[^\[\]]*)\])?\s*$")
@@ -27,7 +29,7 @@ _BETWEEN = re.compile(r"@(\d+)-(\d+)\s*$")
 _NAME = re.compile(r"^[A-Za-z0-9_$ .-]{1,100}$")
 
 
-class FunnelError(ValueError):
+class FunnelError(WordedError):
     """A funnel that cannot be computed as asked; the message says what is wrong."""
 
 
@@ -51,33 +53,27 @@ class FunnelStep:
 
     def __post_init__(self) -> None:
         if not self.event.strip():
-            raise FunnelError("a step needs an event name, e.g. 'Order Completed'")
+            raise FunnelError(_say("step_unnamed"))
         for f in self.filters:
             if f.field == "event":
-                raise FunnelError(
-                    f"the step {self.event!r} filters on `event`: name the event before the "
-                    "brackets instead"
-                )
+                raise FunnelError(_say("step_filters_event", event=self.event))
 
     @classmethod
     def parse(cls, text: str) -> FunnelStep:
         """Reads `Order Completed` or `Order Completed[channel=store_pos, properties.total>100]`."""
         found = _STEP.match(text)
         if not found:
-            raise FunnelError(
-                f"cannot read the step {text!r}: write EVENT or EVENT[FILTER, ...], e.g. "
-                "'Order Completed[channel=store_pos]'"
-            )
+            raise FunnelError(_say("step_unreadable", text=text))
         filters = found.group("filters")
         parts = [p for p in (filters or "").split(",") if p.strip()]
         if filters is not None and not parts:
-            raise FunnelError(
-                f"the step {text!r} has empty brackets: put filters in them or drop them"
-            )
+            raise FunnelError(_say("step_empty_brackets", text=text))
         try:
             parsed = tuple(Filter.parse(p) for p in parts)
         except ScopeError as exc:
-            raise FunnelError(f"in the step {text!r}: {exc}") from None
+            raise FunnelError(
+                *(_say("in_step", text=text, problem=problem) for problem in exc.wordings)
+            ) from None
         return cls(found.group("event"), parsed)
 
     @property
@@ -129,9 +125,7 @@ class Breakdown:
         kind, _, name = text.partition(":")
         if kind in ("property", "trait") and _NAME.match(name):
             return cls(kind, name)
-        raise FunnelError(
-            f"cannot break down by {text!r}: use channel, source, property:NAME or trait:NAME"
-        )
+        raise FunnelError(_say("breakdown_unreadable", text=text))
 
     @property
     def label(self) -> str:
@@ -156,7 +150,7 @@ class Attribution:
         found = re.match(r"^step:(\d+)$", text)
         if found:
             return cls("step", int(found[1]))
-        raise FunnelError(f"cannot read the attribution {text!r}: use first, last or step:N")
+        raise FunnelError(_say("attribution_unreadable", text=text))
 
     @property
     def label(self) -> str:
@@ -179,27 +173,24 @@ class FunnelSpec:
     def __post_init__(self) -> None:
         count = len(self.steps)
         if not 2 <= count <= MAX_STEPS:
-            raise FunnelError(f"a funnel needs 2 to {MAX_STEPS} steps; {count} given")
+            raise FunnelError(_say("step_count", low=2, high=MAX_STEPS, count=count))
         if self.window <= timedelta(0):
-            raise FunnelError(
-                f"the conversion window must be longer than zero; {self.window} given"
-            )
+            raise FunnelError(_say("window_not_positive", window=str(self.window)))
         for exclusion in self.exclusions:
             last = exclusion.to_step or count
             if not 1 <= exclusion.from_step < last <= count:
-                raise FunnelError(
-                    f"the exclusion {exclusion.name!r} must apply between two steps from 1 to "
-                    f"{count}, the first before the second"
-                )
+                raise FunnelError(_say("exclusion_steps", name=exclusion.name, low=1, high=count))
         if self.attribution.kind == "step" and not 1 <= (self.attribution.step or 0) <= count:
             raise FunnelError(
-                f"the attribution step:{self.attribution.step} names no step: use step:1 to "
-                f"step:{count}"
+                _say(
+                    "attribution_step",
+                    given=f"step:{self.attribution.step}",
+                    first="step:1",
+                    last=f"step:{count}",
+                )
             )
         if self.breakdown_limit < 1:
-            raise FunnelError(
-                f"the breakdown limit must be at least 1; {self.breakdown_limit} given"
-            )
+            raise FunnelError(_say("breakdown_limit", low=1, given=self.breakdown_limit))
 
     @property
     def window_us(self) -> int:
@@ -221,9 +212,7 @@ def funnel_spec(
     try:
         chosen = Ordering(ordering)
     except ValueError:
-        raise FunnelError(
-            f"unknown ordering {ordering!r}: use ordered, strict or unordered"
-        ) from None
+        raise FunnelError(_say("ordering_unknown", ordering=ordering)) from None
     return FunnelSpec(
         steps=tuple(_of(FunnelStep, s) for s in steps),
         window=window,

@@ -37,6 +37,7 @@ from omnicx.analytics.funnel_spec import (
 )
 from omnicx.analytics.funnel_sql import attempts
 from omnicx.analytics.lake import LakeSnapshot
+from omnicx.analytics.phrases import analytics_wording as _say
 from omnicx.analytics.scope import Scope
 
 __all__ = [
@@ -140,9 +141,7 @@ def run_dropped(
     """The people who dropped at `step` of the funnel `spec` (see `dropped_people`)."""
     count = len(spec.steps)
     if not 2 <= step <= count:
-        raise FunnelError(
-            f"people drop between two steps: the step must be 2 to {count}; {step} given"
-        )
+        raise FunnelError(_say("dropped_step", low=2, high=count, step=step))
     with lake.connect(scope) as db:
         attempts(db, spec)
         rows = db.execute(

@@ -26,7 +26,9 @@ from itertools import pairwise
 from typing import Any, Literal
 
 from omnicx.analytics.lake import LakeSnapshot
+from omnicx.analytics.phrases import analytics_wording as _say
 from omnicx.analytics.scope import Scope
+from omnicx.wording import WordedError
 
 PathsBy = Literal["channel", "event"]
 BY: tuple[PathsBy, ...] = ("channel", "event")
@@ -36,7 +38,7 @@ MAX_TOP = 1000
 _NODE = {"channel": "channel", "event": "coalesce(event, type)"}
 
 
-class PathsError(ValueError):
+class PathsError(WordedError):
     """Paths parameters that cannot be used; the message says which and why."""
 
 
@@ -162,13 +164,13 @@ def paths(
     to `end_at`, or from each person's first touchpoint), their Sankey nodes and links, and
     the transitions between nodes over the whole scope."""
     if by not in BY:
-        raise PathsError(f"paths go by channel or event, not {by!r}")
+        raise PathsError(_say("paths_by", by=by))
     if start_at is not None and end_at is not None:
-        raise PathsError("choose a step to start from or a step to end at, not both")
+        raise PathsError(_say("paths_both_ends"))
     if not 1 <= depth <= MAX_DEPTH:
-        raise PathsError(f"the depth must be 1 to {MAX_DEPTH} steps, not {depth}")
+        raise PathsError(_say("paths_depth", low=1, high=MAX_DEPTH, depth=depth))
     if not 1 <= top <= MAX_TOP:
-        raise PathsError(f"the number of top paths must be 1 to {MAX_TOP}, not {top}")
+        raise PathsError(_say("paths_top", low=1, high=MAX_TOP, top=top))
     with lake.connect(scope or Scope()) as db:
         # One window pass (the only sort): each touchpoint with the node before it.
         db.execute(

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from omnicx.analytics.phrases import analytics_wording as _say
+from omnicx.wording import WordedError
+
 OPERATORS = ("=", "!=", ">=", "<=", ">", "<", "~")
 """`~` means "contains" (text)."""
 
@@ -15,7 +18,7 @@ _FIELD = re.compile(r"^(channel|source|type|event|(properties|traits)\.[A-Za-z0-
 _PARSE = re.compile(r"^\s*([^=!<>~]+?)\s*(!=|>=|<=|=|>|<|~)\s*(.*?)\s*$")
 
 
-class ScopeError(ValueError):
+class ScopeError(WordedError):
     """A filter or a date range that cannot be used; the message says what is wrong."""
 
 
@@ -30,22 +33,16 @@ class Filter:
 
     def __post_init__(self) -> None:
         if not _FIELD.match(self.field):
-            raise ScopeError(
-                f"cannot filter on {self.field!r}: use channel, source, type, event, "
-                "properties.NAME or traits.NAME"
-            )
+            raise ScopeError(_say("filter_field", field=self.field))
         if self.op not in OPERATORS:
-            raise ScopeError(f"unknown operator {self.op!r} in a filter: use one of {OPERATORS}")
+            raise ScopeError(_say("filter_op", op=self.op, choices=OPERATORS))
 
     @classmethod
     def parse(cls, text: str) -> Filter:
         """Reads `properties.country=NL`, `channel!=email`, `properties.total>100`..."""
         found = _PARSE.match(text)
         if not found:
-            raise ScopeError(
-                f"cannot read the filter {text!r}: write FIELD OPERATOR VALUE, "
-                "for example properties.country=NL"
-            )
+            raise ScopeError(_say("filter_unreadable", text=text))
         return cls(found.group(1), found.group(2), found.group(3))
 
     def sql(self, parameters: list[Any]) -> str:
@@ -96,7 +93,7 @@ class Scope:
 
     def __post_init__(self) -> None:
         if self.start and self.end and self.start > self.end:
-            raise ScopeError(f"the date range ends ({self.end}) before it starts ({self.start})")
+            raise ScopeError(_say("range_reversed", end=str(self.end), start=str(self.start)))
 
     @property
     def start_at(self) -> datetime | None:

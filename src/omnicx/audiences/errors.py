@@ -1,14 +1,14 @@
 """Problems with a definition, named by their JSON path: the exception, the messages, and
 the problems of shape (pydantic's errors, translated; depth and size limits).
 
-A problem keeps its message's wording (code, English template, fields) beside the English
-text, so that the console can write it in its reader's language while the API and the CLI
-keep the English."""
+A problem keeps its message's wording (omnicx.wording: code, English template, fields) beside
+the English text, so that the console can write it in its reader's language while the API and
+the CLI keep the English."""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Final, get_args
 
@@ -17,46 +17,24 @@ from pydantic import BaseModel, ValidationError
 from omnicx.audiences.definition import KINDS, TAGS, Count, CountOp, join
 from omnicx.audiences.phrases import ERRORS
 from omnicx.audiences.values import TraitOp
+from omnicx.wording import Wording, worded
+
+__all__ = [
+    "DefinitionError",
+    "Problem",
+    "Wording",
+    "limits",
+    "suggest",
+    "translate",
+    "worded",
+    "wording",
+]
 
 MAX_DEPTH: Final = 10
 """Groups (all / any / not) nested in each other at most this deep."""
 MAX_CONDITIONS: Final = 500
 MAX_DAYS: Final = 3650
 MAX_HOURS: Final = MAX_DAYS * 24
-
-
-def _as_written(template: str) -> str:
-    return template
-
-
-@dataclass(frozen=True, slots=True)
-class Wording:
-    """A message before it is written out: its code, its English `str.format` template (also
-    its id in the console's message catalogs) and its fields. A field may be a wording too
-    (a "did you mean" hint, the name of a kind), written in the same language; the other
-    fields are the user's names and values, written as they are."""
-
-    code: str
-    template: str
-    fields: tuple[tuple[str, Any], ...] = ()
-
-    def text(self, translate: Callable[[str], str] = _as_written) -> str:
-        """The message in the language of `translate` (a catalog's gettext; English without)."""
-        values = {
-            name: value.text(translate) if isinstance(value, Wording) else value
-            for name, value in self.fields
-        }
-        try:
-            return translate(self.template).format(**values)
-        except (KeyError, IndexError, ValueError):
-            # A translation that lost or garbled a field must not break the page: the
-            # catalogs' tests catch it, and meanwhile the reader gets the English.
-            return self.template.format(**values)
-
-
-def worded(templates: Mapping[str, str], code: str, fields: Mapping[str, Any]) -> Wording:
-    """The message `code` of `templates` (phrases.ERRORS, scoring_phrases.SCORING_ERRORS)."""
-    return Wording(code, templates[code], tuple(fields.items()))
 
 
 @dataclass(frozen=True, slots=True)

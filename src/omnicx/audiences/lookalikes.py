@@ -26,7 +26,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.neighbors import NearestNeighbors  # type: ignore[import-untyped]
 
+from omnicx.audiences.insight_phrases import insight_wording as _say
 from omnicx.audiences.profile_features import fit_space, read_features
+from omnicx.wording import WordedError
 
 NEIGHBOURS: Final = 10
 """Seed members each candidate is compared with (its nearest ones)."""
@@ -36,7 +38,7 @@ CHUNK: Final = 65_536
 """Candidates compared at a time, which bounds memory."""
 
 
-class LookalikeError(ValueError):
+class LookalikeError(WordedError):
     """The seed or the number asked for cannot be used; the message says why."""
 
 
@@ -54,17 +56,17 @@ def find_lookalikes(
     similarity (0 to 1) and nearest_seed_id (the seed member most like it). Fewer rows when
     fewer profiles are outside the seed; ties keep the table's order."""
     if n < 1:
-        raise LookalikeError(f"n must be at least 1 (got {n})")
+        raise LookalikeError(_say("n_too_small", low=1, n=n))
     if neighbours < 1 or max_seed < 1:
         raise ValueError("neighbours and max_seed must be at least 1")
     if isinstance(seed, str):
-        raise LookalikeError("the seed is a collection of profile ids, not one id: use [id]")
+        raise LookalikeError(_say("seed_one_id"))
     given = set(seed)
     if any(not isinstance(i, str) for i in given):
-        raise LookalikeError("seed profile ids must be text")
+        raise LookalikeError(_say("seed_not_text"))
     wanted = sorted(given)
     if not wanted:
-        raise LookalikeError("the seed is empty: give the profile ids of the segment's members")
+        raise LookalikeError(_say("seed_empty"))
     features = read_features(frame)
     ids = pa.array(features.ids, type=pa.string())
     in_seed = np.asarray(
@@ -76,9 +78,7 @@ def find_lookalikes(
         known = set(features.ids[in_seed].tolist())
         unknown = [s for s in wanted if s not in known]
         examples = ", ".join(repr(s) for s in unknown[:3])
-        raise LookalikeError(
-            f"{len(unknown)} seed profile id(s) are not in the feature table, e.g. {examples}"
-        )
+        raise LookalikeError(_say("seed_unknown", count=len(unknown), examples=examples))
     members = np.flatnonzero(in_seed)
     candidates = np.flatnonzero(~in_seed)
     if len(candidates) == 0:

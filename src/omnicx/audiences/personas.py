@@ -27,6 +27,7 @@ from sklearn.cluster import KMeans  # type: ignore[import-untyped]
 from sklearn.metrics import pairwise_distances_argmin, silhouette_score  # type: ignore[import-untyped]
 
 from omnicx.audiences import personas_text
+from omnicx.audiences.insight_phrases import insight_wording as _say
 from omnicx.audiences.profile_features import (
     FeatureError,
     FeatureSpace,
@@ -136,17 +137,11 @@ def find_personas(
     sample = points[_sample(len(points), SELECTION_SAMPLE, rng)]
     distinct = len(np.unique(sample, axis=0))
     if k is not None and distinct < k:
-        raise FeatureError(
-            f"only {distinct} different kinds of profile in the sample: ask for at most "
-            f"{distinct} personas"
-        )
+        raise FeatureError(_say("too_few_kinds", distinct=distinct))
     most = min(high, len(points) // MIN_PROFILES_PER_PERSONA, distinct)
     candidates = [k] if k is not None else list(range(low, most + 1))
     if not candidates:
-        raise FeatureError(
-            f"the profiles are too alike to split into {low} or more personas: "
-            f"{distinct} different kind(s) of profile"
-        )
+        raise FeatureError(_say("too_alike", low=low, distinct=distinct))
     silhouettes: dict[int, float] = {}
     best: tuple[float, int, npt.NDArray[np.float32]] | None = None
     for n_clusters in candidates:

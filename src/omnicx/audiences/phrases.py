@@ -9,11 +9,7 @@ the errors through each problem's wording (errors.Wording). The API and the CLI 
 
 from __future__ import annotations
 
-
-def N_(text: str) -> str:  # gettext's name for "mark for translation"
-    """Marks a phrase for extraction into message catalogs; returns it unchanged."""
-    return text
-
+from omnicx.wording import N_
 
 PHRASES: dict[str, str] = {
     # Combining conditions (upper case, so they stand out from the words inside conditions).
@@ -143,3 +139,16 @@ KIND_WORDS: dict[str, tuple[str, str]] = {
     "object": (N_("present or absent"), N_("absent")),
 }
 """For each kind of computed trait: how to name it, and what a value for it looks like."""
+
+SEGMENT_ERRORS: dict[str, str] = {
+    "not_found": N_("No segment {reference!r}."),
+    "invalid_key": N_(
+        "Segment key {key!r} is not allowed: use {low} to {high} lower-case letters, digits "
+        "and _ . -, starting with a letter or digit."
+    ),
+    "invalid_name": N_("A segment's name has {low} to {high} characters."),
+    "exists": N_("A segment with the key {key!r} already exists."),
+    "too_many": N_("There are {count} segments already, the most allowed."),
+    "in_use": N_("Segment {key!r} is used by {users}: change or delete those first."),
+}
+"""Why a segment is not stored, changed or deleted (segments.SegmentError, by its code)."""

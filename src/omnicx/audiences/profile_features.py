@@ -20,6 +20,9 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from omnicx.audiences.insight_phrases import insight_wording as _say
+from omnicx.wording import WordedError, Wording
+
 REQUIRED_FEATURES: Final = (
     "recency_days",
     "orders",
@@ -49,8 +52,9 @@ BEHAVIOURS: Final = {
 FloatArray = npt.NDArray[np.float64]
 
 
-class FeatureError(ValueError):
-    """The feature table cannot be used; the message says what to fix."""
+class FeatureError(WordedError):
+    """The feature table cannot be used; the message (one wording per problem) says what to
+    fix."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +87,7 @@ class FeatureSpace:
         """Each profile as a point (rows) in the space (columns, as `features`)."""
         missing = [name for name in self.features if name not in features.columns]
         if missing:
-            raise FeatureError(f"the feature table lacks column(s) {', '.join(missing)}")
+            raise FeatureError(_say("columns_lacking", columns=", ".join(missing)))
         out = np.empty((len(features), len(self.features)), dtype=np.float32)
         for j, name in enumerate(self.features):
             values = features.columns[name]
@@ -98,13 +102,13 @@ def read_features(frame: Any, *, min_profiles: int = 1) -> ProfileFeatures:
     a pandas DataFrame); raises FeatureError naming every problem found."""
     table = _as_table(frame)
     names = table.column_names
-    problems: list[str] = []
+    problems: list[Wording] = []
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise FeatureError(f"column(s) {', '.join(repeated)} appear more than once")
+        raise FeatureError(_say("columns_repeated", columns=", ".join(repeated)))
     missing = [name for name in ("profile_id", *REQUIRED_FEATURES) if name not in names]
     if missing:
-        problems.append(f"missing column(s) {', '.join(missing)} (docs/personas.md#features)")
+        problems.append(_say("columns_missing", columns=", ".join(missing)))
     if "profile_id" in names:
         problems.extend(_id_problems(table.column("profile_id")))
     wanted = [
@@ -120,9 +124,9 @@ def read_features(frame: Any, *, min_profiles: int = 1) -> ProfileFeatures:
         else:
             columns[name] = values
     if table.num_rows < min_profiles:
-        problems.append(f"{table.num_rows} profile(s): at least {min_profiles} are needed")
+        problems.append(_say("too_few_profiles", count=table.num_rows, needed=min_profiles))
     if problems:
-        raise FeatureError("; ".join(problems))
+        raise FeatureError(*problems)
     ids = table.column("profile_id").to_numpy(zero_copy_only=False).astype(object)
     order = list(REQUIRED_FEATURES) + [n for n in wanted if n not in REQUIRED_FEATURES]
     return ProfileFeatures(ids=ids, columns={n: columns[n] for n in order})
@@ -144,10 +148,7 @@ def fit_space(features: ProfileFeatures) -> FeatureSpace:
         centre.append(float(transformed.mean()))
         spread.append(deviation)
     if not kept:
-        raise FeatureError(
-            "every feature column has the same value for every profile: nothing sets "
-            "customers apart"
-        )
+        raise FeatureError(_say("nothing_varies"))
     behaviours = [behaviour_of(name) for name in kept]
     weight = [1.0 / np.sqrt(behaviours.count(b)) for b in behaviours]
     return FeatureSpace(
@@ -176,29 +177,25 @@ def _as_table(frame: Any) -> pa.Table:
         return pa.table(frame)
     except (TypeError, ValueError, pa.ArrowException) as error:
         raise FeatureError(
-            f"expected a pyarrow Table or a pandas DataFrame of features, got "
-            f"{type(frame).__name__}: {error}"
+            _say("not_a_table", type=type(frame).__name__, detail=str(error))
         ) from error
 
 
-def _id_problems(column: pa.ChunkedArray) -> list[str]:
+def _id_problems(column: pa.ChunkedArray) -> list[Wording]:
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-        return [f"profile_id must be text (got {column.type})"]
+        return [_say("id_not_text", type=str(column.type))]
     problems = []
     if column.null_count:
-        problems.append(f"profile_id is empty in {column.null_count} row(s)")
+        problems.append(_say("id_empty", count=column.null_count))
     counted = pc.value_counts(column.drop_null())
     repeated = counted.filter(pc.greater(counted.field("counts"), 1))
     if len(repeated):
         examples = ", ".join(repr(v) for v in repeated.field("values").to_pylist()[:3])
-        problems.append(
-            f"{len(repeated)} profile_id(s) appear more than once, e.g. {examples}: "
-            "one row per profile"
-        )
+        problems.append(_say("id_repeated", count=len(repeated), examples=examples))
     return problems
 
 
-def _feature_values(name: str, column: pa.ChunkedArray) -> tuple[FloatArray, str | None]:
+def _feature_values(name: str, column: pa.ChunkedArray) -> tuple[FloatArray, Wording | None]:
     """The column as floats, or the problem with it."""
     kind = column.type
     empty: FloatArray = np.empty(0)
@@ -209,28 +206,24 @@ def _feature_values(name: str, column: pa.ChunkedArray) -> tuple[FloatArray, str
             return empty, _missing(name, column.null_count)
         return column.to_numpy(zero_copy_only=False).astype(np.float64), None
     if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)):
-        return empty, f"{name} must be numbers (got {kind})"
+        return empty, _say("not_numbers", name=name, type=str(kind))
     values = np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), np.float64)
     missing = int(np.count_nonzero(np.isnan(values)))
     if missing:
         return empty, _missing(name, missing)
     if not np.isfinite(values).all():
-        return empty, f"{name} has infinite values"
+        return empty, _say("infinite", name=name)
     if len(values) and values.min() < 0:
-        return (
-            empty,
-            f"{name} has negative values (lowest {values.min():g}): counts, days and money "
-            "are 0 or more",
-        )
+        return empty, _say("negative", name=name, lowest=float(values.min()))
     if name.startswith(CHANNEL_PREFIX) and not np.isin(values, (0.0, 1.0)).all():
-        return empty, f"{name} must be true/false (or 1/0)"
+        return empty, _say("not_true_false", name=name)
     if name.startswith(CATEGORY_PREFIX) and len(values) and values.max() > 1:
-        return empty, f"{name} is a share: values from 0 to 1 (highest {values.max():g})"
+        return empty, _say("not_a_share", name=name, highest=float(values.max()))
     return values, None
 
 
-def _missing(name: str, count: int) -> str:
-    hint = "false" if name.startswith(CHANNEL_PREFIX) else "0"
+def _missing(name: str, count: int) -> Wording:
+    hint: Wording | str = "false" if name.startswith(CHANNEL_PREFIX) else "0"
     if name == "recency_days":
-        hint = "the days since the profile was created"
-    return f"{name} is missing for {count} profile(s): fill it in (e.g. {hint})"
+        hint = _say("hint_recency")
+    return _say("value_missing", name=name, count=count, hint=hint)

@@ -8,7 +8,7 @@ are marked with `N_` for the console's message catalogs, as phrases.ERRORS are.
 
 from __future__ import annotations
 
-from omnicx.audiences.phrases import N_
+from omnicx.wording import N_
 
 SCORING_PHRASES: dict[str, str] = {
     # A model.

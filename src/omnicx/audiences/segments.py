@@ -21,10 +21,12 @@ from omnicx.audiences.definition import Definition, segment_references, to_json
 
 __all__ = ["Segment", "SegmentError", "to_json"]
 from omnicx.audiences.errors import DefinitionError, Problem
+from omnicx.audiences.phrases import SEGMENT_ERRORS
 from omnicx.audiences.tables import audience_members, audience_segments
 from omnicx.audiences.validation import check_cycles, parse_definition
 from omnicx.profiles import service as profiles
 from omnicx.store.clock import as_utc, utc_now
+from omnicx.wording import Wording, worded
 
 KEY_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 """A segment's key: what definitions and URLs name it by."""
@@ -33,12 +35,18 @@ _ID: Final = re.compile(r"[0-9]{1,9}")  # an id fits an INTEGER column
 
 
 class SegmentError(ValueError):
-    """A segment operation refused: `code` for programs, the message for people."""
+    """A segment operation refused: `code` for programs, the message for people (`wording`
+    when it is one of SEGMENT_ERRORS, for the console to write in its reader's language)."""
 
-    def __init__(self, code: str, text: str, problems: Sequence[Problem] = ()) -> None:
-        super().__init__(text)
+    def __init__(self, code: str, text: str | Wording, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(text.text() if isinstance(text, Wording) else text)
         self.code = code
         self.problems = list(problems)
+        self.wording = text if isinstance(text, Wording) else None
+
+
+def _refused(code: str, **fields: Any) -> SegmentError:
+    return SegmentError(code, worded(SEGMENT_ERRORS, code, fields))
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +112,7 @@ def get(connection: Connection, reference: str | int) -> Segment:
             select(audience_segments).where(audience_segments.c.id == int(reference))
         ).first()
     if row is None:
-        raise SegmentError("not_found", f"No segment {reference!r}.")
+        raise _refused("not_found", reference=reference)
     return _segment(row)
 
 
@@ -131,18 +139,14 @@ def check(
 
 def _checked_key(key: str) -> str:
     if not KEY_PATTERN.match(key):
-        raise SegmentError(
-            "invalid_key",
-            f"Segment key {key!r} is not allowed: use 1 to 100 lower-case letters, digits and "
-            "_ . -, starting with a letter or digit.",
-        )
+        raise _refused("invalid_key", key=key, low=1, high=100)
     return key
 
 
 def _checked_name(name: str) -> str:
     name = name.strip()
     if not 1 <= len(name) <= 200:
-        raise SegmentError("invalid_name", "A segment's name has 1 to 200 characters.")
+        raise _refused("invalid_name", low=1, high=200)
     return name
 
 
@@ -162,10 +166,10 @@ def create(
     if connection.execute(
         select(audience_segments.c.id).where(audience_segments.c.key == key)
     ).first():
-        raise SegmentError("exists", f"A segment with the key {key!r} already exists.")
+        raise _refused("exists", key=key)
     count = connection.execute(select(func.count()).select_from(audience_segments)).scalar_one()
     if count >= MAX_SEGMENTS:
-        raise SegmentError("too_many", f"There are {count} segments already, the most allowed.")
+        raise _refused("too_many", count=count)
     checked = _definition(connection, definition, key, allow_new_traits)
     now = utc_now()
     connection.execute(
@@ -234,10 +238,7 @@ def remove(connection: Connection, reference: str | int) -> Segment:
         if segment.key in segment_references(s.definition) and s.key != segment.key
     )
     if users:
-        raise SegmentError(
-            "in_use",
-            f"Segment {segment.key!r} is used by {', '.join(users)}: change or delete those first.",
-        )
+        raise _refused("in_use", key=segment.key, users=", ".join(users))
     connection.execute(delete(audience_members).where(audience_members.c.segment_id == segment.id))
     connection.execute(delete(audience_segments).where(audience_segments.c.id == segment.id))
     return segment

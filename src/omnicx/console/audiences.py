@@ -27,7 +27,7 @@ from omnicx.audiences.membership import member_counts, members_page
 from omnicx.audiences.profile_features import FeatureError
 from omnicx.audiences.segment_counts import member_count
 from omnicx.audiences.segments import Segment, SegmentError
-from omnicx.console import audiences_builder, audiences_personas, audiences_scores
+from omnicx.console import audiences_builder, audiences_personas, audiences_scores, i18n
 from omnicx.console.audiences_common import SECTION, actor, segment_or_404, transaction
 from omnicx.console.definitions import in_words
 from omnicx.console.rendering import render
@@ -245,7 +245,7 @@ def lookalikes(
         try:
             rows = find_lookalikes(table, seed, n=n).to_pylist()
         except (LookalikeError, FeatureError) as error:
-            problem = str(error)
+            problem = i18n.say(error, request.state.language)
     return render(
         request,
         "audiences/lookalikes.html",

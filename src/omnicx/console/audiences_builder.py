@@ -37,6 +37,7 @@ from omnicx.audiences.preview import START, MatchCount, count_matches
 from omnicx.audiences.segments import Segment, SegmentError
 from omnicx.audiences.values import KIND_OPS, TRAIT_OPS
 from omnicx.collect.sources import CHANNELS
+from omnicx.console import i18n
 from omnicx.console.audiences_common import (
     SECTION,
     actor,
@@ -299,9 +300,12 @@ def _save(
             )
             action = "audiences.change"
     except SegmentError as refused:
-        meta.errors[_META_FIELD.get(refused.code, "name")] = (
-            refused.code if refused.code in _META_FIELD else str(refused)
-        )
+        if refused.code in _META_FIELD:
+            meta.errors[_META_FIELD[refused.code]] = refused.code
+        else:  # too many segments, or gone meanwhile: the domain's words, translated
+            said = refused.wording
+            language = request.state.language
+            meta.errors["name"] = i18n.say(said, language) if said else str(refused)
         return _page(request, connection, root=root, meta=meta, editing=editing, status_code=422)
     audit.record(
         connection,

@@ -4,6 +4,7 @@ profile's behaviour, so the page loads the personas after itself (htmx)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -19,6 +20,7 @@ from omnicx.console.security import require
 from omnicx.store.clock import utc_now
 
 router = APIRouter()
+log = logging.getLogger("omnicx.console")
 
 READ = require("audiences.read")
 Reader = Annotated[ConsoleSession, Depends(READ)]
@@ -34,6 +36,7 @@ def N_(message: str) -> str:
 
 
 SHARE: Final = N_("Share of customers (%)")
+NO_PERSONAS: Final = N_("the customers could not be grouped; the server log says why")
 
 
 def _k(text: str) -> int | str | None:
@@ -108,8 +111,11 @@ def clusters(
     found: list[Persona] = []
     try:
         found = list(find_personas(table, k=chosen).personas)
-    except (FeatureError, ValueError) as error:
-        problem = str(error)
+    except FeatureError as error:
+        problem = i18n.say(error, request.state.language)
+    except ValueError:  # not the data's fault: the log says what, the page that it failed
+        log.warning("personas: clustering failed", exc_info=True)
+        problem = _translated(request, NO_PERSONAS)
     names = [p.name for p in found]
     sizes = charts.bar(
         names,

@@ -26,8 +26,8 @@ def in_words(definition: Definition, language: str) -> str:
 
 
 def problem_in_words(problem: Problem, language: str) -> str:
-    """The problem's message in `language`: its wording translated, the names and values the
-    user gave kept as they are. pydantic's own words (no wording) stay as written."""
+    """The problem's message in `language` (i18n.say): its wording translated, the names and
+    values the user gave kept as they are. pydantic's own words (no wording) stay as written."""
     if problem.wording is None:
         return problem.message
-    return problem.wording.text(i18n.translations(language).gettext)
+    return i18n.say(problem.wording, language)

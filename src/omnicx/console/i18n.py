@@ -1,5 +1,6 @@
-"""The console's languages: message catalogs (gettext, via Babel), the reader's language, and
-numbers and dates formatted the way that language writes them.
+"""The console's languages: message catalogs (gettext, via Babel), the reader's language,
+numbers and dates formatted the way that language writes them, and the domains' messages
+(omnicx.wording) written in it.
 
 Catalogs are the `.po` files under `locale/` (`make console-messages` extracts new strings),
 compiled in memory when the console starts: no compiled `.mo` file to forget to rebuild.
@@ -9,16 +10,19 @@ from __future__ import annotations
 
 import gettext
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from datetime import datetime as DateTime
 from functools import cache
 from pathlib import Path
+from typing import Final
 
 from babel import Locale, dates, numbers
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+
+from omnicx.wording import N_, Shape, WordedError, Wording
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"
@@ -184,3 +188,44 @@ class Formatter:
         return self._native(
             dates.format_timedelta(moment - now, add_direction=True, locale=self.locale)
         )
+
+
+PROBLEM_SEPARATOR: Final = N_("; ")
+"""Between the problems an error names (WordedError.SEPARATOR; Persian writes "؛ ")."""
+FIRST_STRONG_ISOLATE: Final = "\u2068"
+POP_DIRECTIONAL_ISOLATE: Final = "\u2069"
+
+
+def isolate(text: str, language: str) -> str:
+    """`text` (a name or value the user gave) set apart from the sentence around it when
+    `language` is written right to left, so that its left-to-right words do not reorder the
+    sentence (Unicode's FSI ... PDI, what `<bdi>` does in HTML); as it is otherwise."""
+    written = LANGUAGES.get(language)
+    if written is None or not written.rtl or not text:
+        return text
+    return f"{FIRST_STRONG_ISOLATE}{text}{POP_DIRECTIONAL_ISOLATE}"
+
+
+@cache
+def _shape(code: str) -> Shape:
+    formatter = Formatter(code)
+
+    def shape(value: object, written: str) -> str:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return formatter.number(value)
+        return isolate(written, code)
+
+    return shape
+
+
+def say(said: Wording | WordedError | Sequence[Wording], language: str) -> str:
+    """A domain's message (a wording, an error's wordings) in `language`: the template from
+    the catalog, numbers as the language writes them, and in a right-to-left language each
+    name or value the user gave isolated (FSI ... PDI). Every message the console shows from
+    a domain is written here, so no page has to remember either."""
+    catalog = translations(language)
+    wordings = said.wordings if isinstance(said, WordedError) else said
+    if isinstance(wordings, Wording):
+        return wordings.text(catalog.gettext, _shape(language))
+    separator = catalog.gettext(PROBLEM_SEPARATOR)
+    return separator.join(w.text(catalog.gettext, _shape(language)) for w in wordings)

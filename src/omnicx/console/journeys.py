@@ -137,7 +137,7 @@ def _dropped_people(request: Request, asked: _Asked) -> DroppedPeople | Response
         ).value
     except FunnelError as exc:
         return invalid_report(
-            request, "funnel", [FieldError("dropped", "invalid", detail=str(exc))]
+            request, "funnel", [FieldError("dropped", "invalid", reason=exc.wordings)]
         )
 
 

@@ -25,6 +25,7 @@ from omnicx.analytics.funnel_spec import (
     funnel_spec,
 )
 from omnicx.analytics.scope import Filter, Scope, ScopeError
+from omnicx.wording import Wording
 
 MAX_STEPS = 8
 """Steps the builder offers (the funnel engine takes more: the API does)."""
@@ -49,13 +50,14 @@ MAX_MARKOV_ORDER = 4
 class FieldError:
     """A field that cannot be used: `field` is its query parameter, `row` the step it belongs
     to (1 for the first), `problem` what is wrong (a code the templates put in words),
-    `value` what was given, `detail` the analytics' own explanation (in English) if any."""
+    `value` what was given, `reason` the analytics' own explanation if any (their error's
+    wordings, written in the reader's language by the `say` filter)."""
 
     field: str
     problem: str
     row: int | None = None
     value: str = ""
-    detail: str = ""
+    reason: Sequence[Wording] = ()
     low: int | float | None = None
     high: int | float | None = None
 
@@ -277,7 +279,7 @@ def read_funnel(params: QueryParams, catalog: LakeCatalog) -> FunnelForm:
                 breakdown_attribution=form.attribution,
             )
         except FunnelError as exc:  # anything the checks above let through
-            reader.errors.append(FieldError("step", "invalid", detail=str(exc)))
+            reader.errors.append(FieldError("step", "invalid", reason=exc.wordings))
     form.errors = reader.errors
     form.given = dict(params.items())
     return form
@@ -298,7 +300,9 @@ def _steps(reader: _Reader, rows: list[StepRow], catalog: LakeCatalog) -> list[F
             steps.append(FunnelStep(row.event, parsed))
         except (ScopeError, FunnelError) as exc:
             reader.errors.append(
-                FieldError("filter", "bad_filter", row=number, value=row.filter, detail=str(exc))
+                FieldError(
+                    "filter", "bad_filter", row=number, value=row.filter, reason=exc.wordings
+                )
             )
     given = len([row for row in rows if row.event])
     if given < MIN_STEPS:

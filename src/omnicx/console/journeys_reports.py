@@ -84,7 +84,9 @@ def paths_result(request: Request, session: Reader) -> Response:
             ),
         )
     except PathsError as exc:
-        return invalid_report(request, "paths", [FieldError("step", "invalid", detail=str(exc))])
+        return invalid_report(
+            request, "paths", [FieldError("step", "invalid", reason=exc.wordings)]
+        )
     result = computed.value
     words = words_of(request)
     return report(
@@ -282,7 +284,7 @@ def attribution_result(request: Request, session: Reader) -> Response:
         )
     except AttributionError as exc:
         return invalid_report(
-            request, "attribution", [FieldError("conversion", "invalid", detail=str(exc))]
+            request, "attribution", [FieldError("conversion", "invalid", reason=exc.wordings)]
         )
     result = computed.value
     words = words_of(request)

@@ -14,9 +14,10 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from omnicx.api.errors import answer_errors_as_pages, describe_validation_errors
+from omnicx.api.errors import answer_errors_as_pages
 from omnicx.console import admin, audiences, customers, journeys, login, overview, sources
 from omnicx.console.rendering import render
+from omnicx.console.request_errors import request_problems
 from omnicx.console.security import (
     CsrfRejected,
     Forbidden,
@@ -69,17 +70,6 @@ async def _csrf_rejected(request: Request, exc: Exception) -> Response:
     return render(request, "message.html", {"problem": "csrf"}, status_code=403)
 
 
-_LOCATIONS = ("query.", "body.", "path.", "form.", "header.", "cookie.")
-
-
-def _field_name(field: str) -> str:
-    """`query.days` as `days`: the reader knows the field, not where the request carried it."""
-    for location in _LOCATIONS:
-        if field.startswith(location):
-            return field[len(location) :]
-    return field
-
-
 async def _page_error(request: Request, exc: Exception) -> Response:
     """HTTP, validation and unexpected errors of console paths, as pages."""
     if not hasattr(request.state, "language"):
@@ -92,20 +82,21 @@ async def _page_error(request: Request, exc: Exception) -> Response:
         except Exception:  # the page must be answered even when the database is not
             log.warning("console error page %s: no session lookup", request.url.path)
     if isinstance(exc, RequestValidationError):
-        errors = [
-            {**error, "field": _field_name(error["field"])}
-            for error in describe_validation_errors(exc.errors())
-        ]
+        # In the reader's words, not pydantic's (the API keeps those).
+        errors = request_problems(exc.errors(), request.state.language)
         return render(
             request, "message.html", {"problem": "invalid", "errors": errors}, status_code=422
         )
     if isinstance(exc, StarletteHTTPException):
+        # The page says what the status means in the reader's language; the detail is
+        # Starlette's English ("Method Not Allowed", "Invalid multipart data.").
         problem = "not_found" if exc.status_code == 404 else "http"
         return render(
             request,
             "message.html",
-            {"problem": problem, "status": exc.status_code, "detail": str(exc.detail)},
+            {"problem": problem, "status": exc.status_code, "method": request.method},
             status_code=exc.status_code,
+            headers=dict(exc.headers or {}),
         )
     log.error("console page %s failed", request.url.path, exc_info=exc)
     return render(request, "message.html", {"problem": "server"}, status_code=500)

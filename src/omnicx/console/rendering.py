@@ -7,7 +7,7 @@ per request on one shared environment would race between threads).
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import orjson
@@ -72,6 +72,10 @@ def environment(language: str) -> Environment:
         duration=formatter.duration,
         json_script=_json_script,
         mask=mask,
+        # A domain's message (omnicx.wording) in the page's language, and a value the user
+        # typed set apart from a right-to-left sentence (i18n.say, i18n.isolate).
+        say=partial(i18n.say, language=language),
+        isolated=partial(i18n.isolate, language=language),
     )
     env.globals.update(
         LANGUAGES=i18n.LANGUAGES,
