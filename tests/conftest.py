@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from omnicx.schema import metadata
 from omnicx.store.engine import make_engine
 from omnicx.store.migrate import upgrade
+from tests.databases import fresh_postgres_database
 
 POSTGRES_URL = os.environ.get(
     "OMNICX_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -53,18 +53,8 @@ def postgres_url(postgres_admin_url: str) -> Iterator[str]:
     """A fresh, migrated database of its own for this test process."""
     # The pid too: two test runs on one machine must not drop each other's database.
     name = f"omnicx_test_{_worker_suffix()}_{os.getpid()}"
-    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_postgres_database(postgres_admin_url, name) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, func, select
 
 from omnicx.api import runtime as runtime_module
 from omnicx.api.app import create_app
@@ -32,9 +31,9 @@ from omnicx.pipeline import stream_consumers
 from omnicx.profiles import service as profiles
 from omnicx.settings import Settings, processing_workers_for
 from omnicx.store.engine import make_engine
-from omnicx.store.migrate import upgrade
 from tests.collect.helpers import add_source, basic, running_app
 from tests.collect.test_processing import _append, _source
+from tests.databases import fresh_postgres_database
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -186,17 +185,8 @@ def _profiles_by_identities(engine: Engine) -> dict[frozenset[tuple[str, str]], 
 def second_postgres_url(postgres_admin_url: str) -> Iterator[str]:
     """Another fresh, migrated PostgreSQL database: the same stream with one process."""
     name = f"omnicx_test_one_worker_{time.monotonic_ns()}"
-    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_postgres_database(postgres_admin_url, name) as url:
+        yield url
 
 
 @pytest.mark.slow
