@@ -265,29 +265,36 @@ def _held(engine: Engine, names: Sequence[str]) -> Iterator[None]:
         yield
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_a_stage_whose_consumers_another_process_holds_waits_then_takes_them_over(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _append(engine, _source(engine), [f"e{i}" for i in range(20)])
-    consumers = [Counter("test.first"), Counter("test.second")]
-    looks = 0
+@pytest.fixture
+def looks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the stage's looks at a consumer (one element: the count so far)."""
+    counter = [0]
     process_batch = processing._process_batch
 
     def counted(*args: Any, **kwargs: Any) -> int | None:
-        nonlocal looks
-        looks += 1
+        counter[0] += 1
         return process_batch(*args, **kwargs)
 
     monkeypatch.setattr(processing, "_process_batch", counted)
+    return counter
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_stage_whose_consumers_another_process_holds_waits_then_takes_them_over(
+    engine: Engine, looks: list[int]
+) -> None:
+    _append(engine, _source(engine), [f"e{i}" for i in range(20)])
+    consumers = [Counter("test.first"), Counter("test.second")]
     stage = ProcessingStage(engine, consumers, poll=30)  # no poll interval within the test
     with _held(engine, [c.name for c in consumers]):
+        started = time.monotonic()
         stage.start()
         try:
             time.sleep(1.0)
+            elapsed = time.monotonic() - started
             # Skipped consumers are no work: the stage waited between looks, it did not spin
             # (one look per consumer every CONTENDED_RETRY_SECONDS at most).
-            assert 0 < looks <= 2 * (1.0 / processing.CONTENDED_RETRY_SECONDS + 2)
+            assert 0 < looks[0] <= 2 * (elapsed / processing.CONTENDED_RETRY_SECONDS + 2)
             assert stage.processed == 0
         except BaseException:
             stage.stop()
@@ -302,25 +309,14 @@ def test_a_stage_whose_consumers_another_process_holds_waits_then_takes_them_ove
         stage.stop()
 
 
-def test_a_stage_with_nothing_to_do_waits_for_a_notify(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_stage_with_nothing_to_do_waits_for_a_notify(engine: Engine, looks: list[int]) -> None:
     source_id = _source(engine)
     consumers = [Counter("test.first")]
-    looks = 0
-    process_batch = processing._process_batch
-
-    def counted(*args: Any, **kwargs: Any) -> int | None:
-        nonlocal looks
-        looks += 1
-        return process_batch(*args, **kwargs)
-
-    monkeypatch.setattr(processing, "_process_batch", counted)
     stage = ProcessingStage(engine, consumers, poll=30)
     stage.start()
     try:
         time.sleep(0.5)
-        assert looks == 1  # one look at start, then it waits for a commit
+        assert looks[0] == 1  # one look at start, then it waits for a commit
         _append(engine, source_id, ["late"])
         stage.notify()
         deadline = time.monotonic() + 10

@@ -86,13 +86,14 @@ class EventWindow:
             return
         if after == self._end and self._events:
             self._events.extend(read)  # the stretch goes on
+            self._ids.extend(e.id for e in read)
         elif after > self._end or not self._events:
             self._events = list(read)  # ahead of the stretch: the new front of the stream
+            self._ids = [e.id for e in read]
             self._start = after
         else:
             return  # behind the stretch: a consumer catching up; keep the front
         self._end = read[-1].id
-        self._ids = [e.id for e in self._events]
         if len(self._events) > self._keep:
             drop = len(self._events) - self._keep
             self._start = self._events[drop - 1].id

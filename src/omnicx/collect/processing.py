@@ -269,20 +269,15 @@ def _process_batch(
         if position is None:
             return None
         upstream = upstream_of(consumer)
+        until = checkpoint(connection, upstream) if upstream else None
         handle_range = getattr(consumer, "handle_range", None)
         if callable(handle_range):
-            span = range_end(
-                connection,
-                after=position,
-                limit=batch_size,
-                until=checkpoint(connection, upstream) if upstream else None,
-            )
+            span = range_end(connection, after=position, limit=batch_size, until=until)
             if span is None:
                 return 0
             handle_range(connection, position, span[0])
             _advance(connection, consumer.name, span[0])
             return span[1]
-        until = checkpoint(connection, upstream) if upstream else None
         if window is not None and consumer.needs_payload:
             batch = window.read(connection, after=position, limit=batch_size, until=until)
         else:

@@ -83,15 +83,16 @@ def upsert(
         instants: dict[datetime, str] = {}
         connection.exec_driver_sql(statement, [_sqlite_values(r, columns, instants) for r in rows])
         return
-    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    statement_ = insert(table)
-    statement_ = statement_.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={c: statement_.excluded[c] for c in columns if c not in keys},
-    )
+    insert = (pg_insert if connection.dialect.name == "postgresql" else sqlite_insert)(table)
     # One statement executed for all rows (the drivers batch them; compiling a statement with
     # thousands of VALUES costs more).
-    connection.execute(statement_, list(rows))
+    connection.execute(
+        insert.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={c: insert.excluded[c] for c in columns if c not in keys},
+        ),
+        list(rows),
+    )
 
 
 _PLAIN_TYPES = (String, Integer, Float, Boolean, DateTime)
