@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -11,6 +12,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from omnicx.collect import history, sources
 from omnicx.collect.processing import (
+    ProcessingStage,
     SourceActivity,
     StoredEvent,
     _sqlite_instant,
@@ -89,6 +91,51 @@ def test_consumers_keep_their_own_checkpoints(engine: Engine) -> None:
     first, second = Recorder("one"), Recorder("two")
     process_once(engine, first)
     assert lag(engine, [first, second]) == {"one": 0, "two": 2}
+
+
+class BatchRecorder(Recorder):
+    """A consumer downstream of another that asks for larger batches (as the lake does)."""
+
+    def __init__(self, name: str, upstream: str, batch_size: int) -> None:
+        super().__init__(name)
+        self.upstream = upstream
+        self.batch_size = batch_size
+        self.batches: list[int] = []
+
+    def handle(self, connection: Connection, batch: Sequence[StoredEvent]) -> None:
+        super().handle(connection, batch)
+        self.batches.append(len(batch))
+
+
+def test_a_consumer_with_larger_batches_takes_them_whole_while_its_upstream_catches_up(
+    engine: Engine,
+) -> None:
+    source_id = _source(engine)
+    _append(engine, source_id, [f"m{i}" for i in range(120)])
+    upstream = Recorder("test.upstream")
+    downstream = BatchRecorder("test.downstream", upstream="test.upstream", batch_size=50)
+    process_available(engine, [upstream, downstream], batch_size=10)
+    assert downstream.batches == [50, 50, 20]  # not twelve batches of ten
+    assert downstream.seen == upstream.seen == [f"m{i}" for i in range(120)]
+    _append(engine, source_id, ["late"])
+    process_available(engine, [upstream, downstream], batch_size=10)
+    assert downstream.batches[-1] == 1  # the upstream has caught up: no waiting for 50
+
+
+def test_the_stage_also_gives_a_consumer_with_larger_batches_whole_ones(engine: Engine) -> None:
+    _append(engine, _source(engine), [f"m{i}" for i in range(120)])
+    upstream = Recorder("test.upstream")
+    downstream = BatchRecorder("test.downstream", upstream="test.upstream", batch_size=50)
+    stage = ProcessingStage(engine, [upstream, downstream], poll=30, batch_size=10)
+    stage.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(downstream.seen) < 120 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        stage.stop()
+    assert downstream.batches == [50, 50, 20]
+    assert downstream.seen == upstream.seen == [f"m{i}" for i in range(120)]
 
 
 def test_source_activity_counts_each_event_once(engine: Engine) -> None:

@@ -53,9 +53,13 @@ EVENT_WRITE_OPTIONS: dict[str, Any] = {
 for good when a day never gathers enough to be compacted): dictionaries only for the
 columns with few values. Halves the CPU time of reading them too (0.55 → 0.27 s)."""
 COMPACT_AFTER_FILES = 8
-"""A day with this many small files gets them merged into one."""
+"""A day with this many small files of one size tier gets them merged into one."""
 SMALL_FILE_ROWS = 1_000_000
 """Files with fewer rows take part in compaction; larger ones are left as they are."""
+TIER_RATIO = 8
+"""Files of a day are merged with files of about their size (within this ratio), never into a
+day's larger file again and again: each event is rewritten a few times (log base 8 of a day's
+files), where merging into the day's one file rewrote the whole day every eighth batch."""
 COMPACT_PEOPLE_AFTER = 16
 
 
@@ -171,25 +175,62 @@ def replace_people(
 def compact(
     lake_dir: Path, manifest: Manifest, *, days: Collection[date] | None = None
 ) -> Manifest:
-    """Merges each day's small files into one once there are COMPACT_AFTER_FILES of them
-    (every day's, whatever their number, when `days` names it), sorted by event name and
-    time so a query on a few event names reads few row groups; and the people files into
-    one once there are COMPACT_PEOPLE_AFTER."""
-    by_day: dict[date, list[EventFile]] = defaultdict(list)
-    for f in manifest.event_files:
-        if f.rows < SMALL_FILE_ROWS:
-            by_day[f.day].append(f)
-    for day, files in sorted(by_day.items()):
-        forced = days is not None and day in days
-        if len(files) < (2 if forced else COMPACT_AFTER_FILES):
-            continue
-        manifest = _merge_day(lake_dir, manifest, day, files)
+    """Merges a day's small files of one size tier into one once there are
+    COMPACT_AFTER_FILES of them, sorted by event name and time so a query on a few event names
+    reads few row groups (every small file of a day, whatever their number, when `days` names
+    it); and the people files into one once there are COMPACT_PEOPLE_AFTER."""
+    merges = _planned_merges(manifest.event_files, days)
+    if merges:
+        # One DuckDB for every merge: a catch-up's batch spans many days.
+        with duckdb.connect() as db:
+            while merges:
+                for day, files in merges:
+                    manifest = _merge_day(db, lake_dir, manifest, day, files)
+                merges = _planned_merges(manifest.event_files, days=None)
     if len(manifest.people_files) >= (2 if days is not None else COMPACT_PEOPLE_AFTER):
         manifest = _merge_people(lake_dir, manifest)
     return manifest
 
 
-def _merge_day(lake_dir: Path, manifest: Manifest, day: date, files: list[EventFile]) -> Manifest:
+def _planned_merges(
+    event_files: Iterable[EventFile], days: Collection[date] | None
+) -> list[tuple[date, list[EventFile]]]:
+    """The groups of a day's small files to merge: each size tier holding COMPACT_AFTER_FILES
+    files, or all of a day's small files when `days` names it."""
+    by_day: dict[date, list[EventFile]] = defaultdict(list)
+    for f in event_files:
+        if f.rows < SMALL_FILE_ROWS:
+            by_day[f.day].append(f)
+    merges: list[tuple[date, list[EventFile]]] = []
+    for day, files in sorted(by_day.items()):
+        if days is not None and day in days:
+            if len(files) >= 2:
+                merges.append((day, files))
+            continue
+        by_tier: dict[int, list[EventFile]] = defaultdict(list)
+        for f in files:
+            by_tier[_tier(f.rows)].append(f)
+        merges.extend(
+            (day, tier) for _, tier in sorted(by_tier.items()) if len(tier) >= COMPACT_AFTER_FILES
+        )
+    return merges
+
+
+def _tier(rows: int) -> int:
+    """A file's size tier: files within a factor of TIER_RATIO of each other share one."""
+    tier, limit = 0, TIER_RATIO
+    while rows >= limit:
+        tier, limit = tier + 1, limit * TIER_RATIO
+    return tier
+
+
+def _merge_day(
+    db: duckdb.DuckDBPyConnection,
+    lake_dir: Path,
+    manifest: Manifest,
+    day: date,
+    files: list[EventFile],
+) -> Manifest:
     manifest, tag = manifest.next_serial()
     first = min(f.first_id for f in files)
     last = max(f.last_id for f in files)
@@ -197,12 +238,11 @@ def _merge_day(lake_dir: Path, manifest: Manifest, day: date, files: list[EventF
     target = lake_dir / path
     temporary = target.with_name(f".{target.name}.tmp")
     sources = [str(lake_dir / f.path) for f in files]
-    with duckdb.connect() as db:
-        db.execute(
-            f"COPY (SELECT * FROM read_parquet(?) ORDER BY type, event, ts) TO '{temporary}' "
-            f"({COPY_OPTIONS})",
-            [sources],
-        )
+    db.execute(
+        f"COPY (SELECT * FROM read_parquet(?) ORDER BY type, event, ts) TO '{temporary}' "
+        f"({COPY_OPTIONS})",
+        [sources],
+    )
     temporary.replace(target)
     merged = EventFile(path, day, sum(f.rows for f in files), first, last, compacted=True)
     gone = {f.path for f in files}

@@ -35,6 +35,9 @@ their timers, follow identity changes, bring new segments live: ~50 ms with 100 
 Without a bound it ran on every empty turn: every commit's wake-up, and every 50 ms while
 another process held a consumer."""
 
+FULL_BATCH_WAIT_SECONDS = 10.0
+"""How long the stage lets a consumer that asks for large batches (the lake) wait for a whole
+one while its upstream is busy catching up, rather than follow it a small batch at a time."""
 CONTENDED_RETRY_SECONDS = 0.05
 """How soon a stage looks again after finding a consumer held by another process (and nothing
 to do itself): that process's batch, once committed, usually leaves work for this one."""
@@ -261,15 +264,21 @@ def _process_batch(
     skip_locked: bool,
     window: EventWindow | None = None,
     idle: bool = True,
+    full_batch: bool = False,
 ) -> int | None:
     """`process_once`, telling a consumer another worker holds (None) from one with nothing
-    to do (0). `idle`: whether a consumer with no new event runs its `idle` work."""
+    to do (0). `idle`: whether a consumer with no new event runs its `idle` work. `full_batch`:
+    while its upstream is still catching up, a consumer waits (0) until a whole batch is ready
+    for it, rather than following the upstream a small batch at a time."""
     with engine.begin() as connection:
         position = _try_lock_checkpoint(connection, consumer.name, skip_locked=skip_locked)
         if position is None:
             return None
         upstream = upstream_of(consumer)
         until = checkpoint(connection, upstream) if upstream else None
+        # Ids, not a count: gaps (erased events) only make the batch a little smaller.
+        if full_batch and until is not None and until - position < batch_size:
+            return 0
         handle_range = getattr(consumer, "handle_range", None)
         if callable(handle_range):
             span = range_end(connection, after=position, limit=batch_size, until=until)
@@ -323,17 +332,33 @@ def process_available(
     # Round robin, as the stage runs them: a batch read for one consumer is in memory for the
     # next ones (the window), not read again.
     window = EventWindow()
+    running = {c.name for c in consumers}
+    caught_up: set[str] = set()
     busy = True
     while busy:
         busy = False
         for consumer in consumers:
             size = batch_size_of(consumer, batch_size)
-            handled = process_once(engine, consumer, batch_size=size, window=window)
+            upstream = upstream_of(consumer)
+            # A consumer that asks for larger batches than its upstream's (the lake) takes
+            # them whole while the upstream is still working: otherwise it follows the
+            # upstream's small batches, and writes many small files.
+            handled = _process_batch(
+                engine,
+                consumer,
+                batch_size=size,
+                skip_locked=False,
+                window=window,
+                full_batch=upstream in running and upstream not in caught_up,
+            )
             if handled:
                 busy = True
                 total += handled
+                caught_up.discard(consumer.name)
                 if progress is not None:
                     progress(total, max(pending, total))
+            else:
+                caught_up.add(consumer.name)
     return total
 
 
@@ -418,6 +443,7 @@ class ProcessingStage:
         self.processed = 0
         self._last_run: dict[str, float] = {}
         self._last_idle: dict[str, float] = {}
+        self._started = time.monotonic()
         # Imported here: the window reads through this module's read_events.
         from omnicx.collect.event_window import EventWindow
 
@@ -462,6 +488,7 @@ class ProcessingStage:
         """One batch of each consumer; returns whether any handled events, and whether another
         process held any of them."""
         busy = contended = False
+        worked: set[str] = set()  # consumers that handled events in this turn
         for consumer in self._consumers:
             if self._stop.is_set():
                 break
@@ -469,6 +496,7 @@ class ProcessingStage:
                 continue
             now = time.monotonic()
             idle = now - self._last_idle.get(consumer.name, -IDLE_SECONDS) >= IDLE_SECONDS
+            waited = now - self._last_run.get(consumer.name, self._started)
             handled = _process_batch(
                 self._engine,
                 consumer,
@@ -476,6 +504,7 @@ class ProcessingStage:
                 skip_locked=True,
                 window=self.window,
                 idle=idle,
+                full_batch=upstream_of(consumer) in worked and waited < FULL_BATCH_WAIT_SECONDS,
             )
             if idle and handled == 0:
                 self._last_idle[consumer.name] = now
@@ -485,6 +514,7 @@ class ProcessingStage:
             if handled:
                 self._last_run[consumer.name] = time.monotonic()
                 self.processed += handled
+                worked.add(consumer.name)
                 busy = True
         return busy, contended
 
