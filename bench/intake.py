@@ -834,8 +834,7 @@ def processing_catch_up(backend: Backend, seconds: float) -> dict[str, Any]:
     process; `bench/processing_workers.py` measures several)."""
     from sqlalchemy import text
 
-    from omnicx.collect.event_window import EventWindow
-    from omnicx.collect.processing import process_once
+    from omnicx.collect.processing import process_available
     from omnicx.pipeline import stream_consumers
 
     engine = backend.engine()
@@ -846,17 +845,9 @@ def processing_catch_up(backend: Backend, seconds: float) -> dict[str, Any]:
         stored = count_events(backend)
         consumers = stream_consumers()
         result: dict[str, Any] = {"stored_events": stored, "rows": 0}
-        started = time.perf_counter()
-        window = EventWindow()  # round robin through one window, as process_available runs
-        handled = 0
         with timed(backend, None, result):
-            busy = True
-            while busy and time.perf_counter() - started < seconds:
-                busy = False
-                for consumer in consumers:
-                    batch = process_once(engine, consumer, window=window)
-                    busy = busy or batch > 0
-                    handled += batch
+            # Round robin through one window, each consumer at its own batch size.
+            handled = process_available(engine, consumers, max_seconds=seconds)
             # The figure is events every consumer has processed (a profile, its segments and
             # the lake all up to date), not the sum of what each consumer handled.
             result["rows"] = through_every_consumer(engine, consumers)

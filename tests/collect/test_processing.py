@@ -138,6 +138,14 @@ def test_the_stage_also_gives_a_consumer_with_larger_batches_whole_ones(engine: 
     assert downstream.seen == upstream.seen == [f"m{i}" for i in range(120)]
 
 
+def test_processing_stops_once_its_time_is_up(engine: Engine) -> None:
+    _append(engine, _source(engine), [f"m{i}" for i in range(12)])
+    recorder = Recorder()
+    assert process_available(engine, [recorder], batch_size=5, max_seconds=0) == 0
+    assert process_available(engine, [recorder], batch_size=5, max_seconds=60) == 12
+    assert recorder.seen == [f"m{i}" for i in range(12)]
+
+
 def test_source_activity_counts_each_event_once(engine: Engine) -> None:
     source_id = _source(engine)
     _append(engine, source_id, [f"e{i}" for i in range(10)])

@@ -321,10 +321,11 @@ def process_available(
     *,
     batch_size: int = 5000,
     progress: Callable[[int, int], None] | None = None,
+    max_seconds: float | None = None,
 ) -> int:
     """Runs every consumer until it has caught up with the stream; returns events handled.
     `progress(done, total)` hears after each batch how many of the consumers' lags (summed
-    when it started) are done."""
+    when it started) are done. `max_seconds`: stops after the batch that passes this time."""
     from omnicx.collect.event_window import EventWindow  # it reads through read_events
 
     total = 0
@@ -334,10 +335,13 @@ def process_available(
     window = EventWindow()
     running = {c.name for c in consumers}
     caught_up: set[str] = set()
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
     busy = True
     while busy:
         busy = False
         for consumer in consumers:
+            if deadline is not None and time.monotonic() >= deadline:
+                return total
             size = batch_size_of(consumer, batch_size)
             upstream = upstream_of(consumer)
             # A consumer that asks for larger batches than its upstream's (the lake) takes
