@@ -23,6 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from omnicx.collect.tables import checkpoints, events, source_daily_counts
 from omnicx.store.clock import as_utc, utc_now
+from omnicx.store.engine import wal_kept
 
 if TYPE_CHECKING:
     from omnicx.collect.event_window import EventWindow
@@ -326,16 +327,29 @@ def process_available(
     """Runs every consumer until it has caught up with the stream; returns events handled.
     `progress(done, total)` hears after each batch how many of the consumers' lags (summed
     when it started) are done. `max_seconds`: stops after the batch that passes this time."""
+    pending = sum(lag(engine, consumers).values()) if progress is not None else 0
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    with wal_kept(engine):
+        return _round_robin(engine, consumers, batch_size, progress, deadline, pending)
+
+
+def _round_robin(
+    engine: Engine,
+    consumers: Sequence[StreamConsumer],
+    batch_size: int,
+    progress: Callable[[int, int], None] | None,
+    deadline: float | None,
+    pending: int,
+) -> int:
+    """`process_available`'s loop: a batch of each consumer in turn until none has work."""
     from omnicx.collect.event_window import EventWindow  # it reads through read_events
 
     total = 0
-    pending = sum(lag(engine, consumers).values()) if progress is not None else 0
     # Round robin, as the stage runs them: a batch read for one consumer is in memory for the
     # next ones (the window), not read again.
     window = EventWindow()
     running = {c.name for c in consumers}
     caught_up: set[str] = set()
-    deadline = None if max_seconds is None else time.monotonic() + max_seconds
     busy = True
     while busy:
         busy = False
@@ -471,6 +485,10 @@ class ProcessingStage:
 
     def run(self) -> None:
         """Processes until stopped; errors are logged and retried after the poll interval."""
+        with wal_kept(self._engine):
+            self._run()
+
+    def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
             contended = False

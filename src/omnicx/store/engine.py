@@ -7,6 +7,8 @@ process and of the machine), a generous busy timeout, and every transaction open
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -87,3 +89,18 @@ def read_only_engine(engine: Engine) -> Engine:
         cursor.close()
 
     return reader
+
+
+@contextmanager
+def wal_kept(engine: Engine) -> Iterator[None]:
+    """Holds one idle connection to a SQLite file while the block runs.
+
+    The engine opens a connection per transaction, and SQLite checkpoints the whole WAL into
+    the database (and deletes it) when its last connection closes: a processing loop paid that
+    at every batch (5 % of a catch-up). The idle connection holds no transaction, so it keeps
+    no snapshot and blocks no checkpoint; SQLite's automatic checkpoints go on as usual."""
+    if not is_sqlite(engine) or engine.url.database in (None, "", ":memory:"):
+        yield
+        return
+    with engine.connect():  # opens the file at once; nothing is executed on it
+        yield
