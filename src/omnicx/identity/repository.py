@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-from sqlalchemy import Connection, bindparam, delete, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
 
 from omnicx.identity.resolve import Known, Link, Separation
 from omnicx.identity.tables import (
@@ -70,13 +70,20 @@ def identifiers_by_key(
     connection: Connection, keys: Collection[tuple[str, str]]
 ) -> dict[tuple[str, str], IdentifierRow]:
     """The stored identifiers among (type, value) pairs."""
+    values_of: dict[str, list[str]] = {}
+    for kind, value in keys:
+        values_of.setdefault(kind, []).append(value)
     found: dict[tuple[str, str], IdentifierRow] = {}
-    for chunk in chunks(list(keys), 400):
-        rows = connection.execute(
-            select(*_COLUMNS).where(tuple_(identifiers.c.type, identifiers.c.value).in_(chunk))
-        )
-        for r in rows:
-            found[(r.type, r.value)] = _row(r)
+    # One type at a time: `type = ? AND value IN (...)` is a lookup in the (type, value)
+    # index, where SQLite answers `(type, value) IN (VALUES ...)` by scanning the whole index
+    # for every chunk (51 µs per key on the 5,000-customer demo, growing with the table).
+    for kind, values in sorted(values_of.items()):
+        for chunk in chunks(values):
+            rows = connection.execute(
+                select(*_COLUMNS).where(identifiers.c.type == kind, identifiers.c.value.in_(chunk))
+            )
+            for r in rows:
+                found[(r.type, r.value)] = _row(r)
     return found
 
 
