@@ -13,9 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from omnicx.access import users
 from omnicx.schema import metadata
 from omnicx.store.engine import make_engine
 from omnicx.store.migrate import upgrade
@@ -114,3 +116,19 @@ def lake_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     path = tmp_path_factory.mktemp("lake")
     monkeypatch.setenv("OMNICX_LAKE_DIR", str(path))
     return path
+
+
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+"""argon2id with cheap parameters: the real ones cost a fifth of a second per hash, which is
+the point in production and a waste in a test that signs people in and out."""
+
+
+@pytest.fixture
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> Iterator[PasswordHasher]:
+    """Makes `access.users` hash with CHEAP_HASHER (and a dummy hash made with it) in this
+    process: for tests of the code in-process, never for a served `omnicx` (its own process
+    keeps the real parameters)."""
+    monkeypatch.setattr(users, "_hasher", CHEAP_HASHER)
+    users._dummy_hash.cache_clear()
+    yield CHEAP_HASHER
+    users._dummy_hash.cache_clear()
