@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _pytest.nodeid import NodeId
 from argon2 import PasswordHasher
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
@@ -26,6 +27,29 @@ from tests.databases import fresh_postgres_database
 POSTGRES_URL = os.environ.get(
     "OMNICX_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keeps `--dist loadgroup` grouping by `xdist_group` on pytest 9.2.
+
+    pytest-xdist tells the scheduler a test's group by appending "@group" to its node id
+    through `item._nodeid`, which pytest 9.2's structured node ids no longer read: every
+    group was silently spread over both workers (pytest-dev/pytest-xdist#1386), so each
+    worker loaded the console's demo twice and the end-to-end tests' servers ran side by
+    side. This sets the suffix on the structured id; it does nothing where xdist's own
+    suffix took effect (an older pytest, or a fixed xdist).
+    """
+    if not getattr(config.option, "loadgroup", False):  # set on xdist workers only
+        return
+    for item in items:
+        names = sorted(
+            {str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+             for m in item.iter_markers("xdist_group")}
+        )  # fmt: skip
+        suffix = "@" + "_".join(names)
+        if names and not item.nodeid.endswith(suffix) and hasattr(item, "_id"):
+            item._id = NodeId.parse(item.nodeid + suffix)
 
 
 def _worker_suffix() -> str:
