@@ -117,12 +117,21 @@ def renamed(document: Any, allowed: set[str]) -> Any:
     return document
 
 
-@st.composite
-def runs(draw: st.DrawFn, documents: st.SearchStrategy[dict[str, Any]]) -> list[tuple[str, Any]]:
+def runs(documents: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[list[tuple[str, Any]]]:
     """1-4 definitions; some are the segments "vip" and "lapsed" that others refer to (the
     strategies' segment conditions name those), the rest read memberships."""
-    found = draw(st.lists(documents, min_size=1, max_size=4))
-    named = draw(st.permutations(["vip", "lapsed"]))[: draw(st.integers(0, 2))]
+    # Strategies built once, not in each draw: building them inside a draw validates them
+    # anew every time, which cost more than the test's own work.
+    return _runs(st.lists(documents, min_size=1, max_size=4))
+
+
+NAMED_ORDERS = st.permutations(["vip", "lapsed"])
+
+
+@st.composite
+def _runs(draw: st.DrawFn, lists: st.SearchStrategy[list[Any]]) -> list[tuple[str, Any]]:
+    found = draw(lists)
+    named = draw(NAMED_ORDERS)[: draw(st.integers(0, 2))]
     keys = [*named, *(f"s{i}" for i in range(len(found)))][: len(found)]
     run: list[tuple[str, Any]] = []
     for i, (key, document) in enumerate(zip(keys, found, strict=True)):
@@ -224,20 +233,25 @@ ORDERED = st.one_of(
 )
 
 
+# Built once, not in each draw (see `runs`).
+SCALAR_LISTS = st.lists(SCALARS, min_size=1, max_size=4)
+COMPARANDS = st.one_of(SCALARS, ORDERED)
+
+
 @st.composite
 def operands(draw: st.DrawFn, op: str) -> Any:
     """A condition value for `op` (what parse_definition would accept, and then some)."""
     if op in ("exists", "not_exists"):
         return None
     if op in ("in", "not_in"):
-        return tuple(draw(st.lists(SCALARS, min_size=1, max_size=4)))
+        return tuple(draw(SCALAR_LISTS))
     if op == "between":
         low, high = draw(ORDERED), draw(ORDERED)
         both = [low, high]
         assume(all(isinstance(v, str) for v in both) or not any(isinstance(v, str) for v in both))
         assume(not isinstance(low, str) or (len(low) == 10) == (len(high) == 10))
         return (low, high) if str(low) <= str(high) or not isinstance(low, str) else (high, low)
-    return draw(st.one_of(SCALARS, ORDERED))
+    return draw(COMPARANDS)
 
 
 @st.composite
@@ -296,21 +310,26 @@ COMPUTED_VALUES: dict[str, st.SearchStrategy[Any]] = {
 }
 
 
+# Built once, not in each draw (see `runs`).
+COMPUTED_NAMES = st.sampled_from(sorted(COMPUTED_TRAITS))
+# Mostly the operators parse_definition allows for the kind, sometimes any other.
+COMPUTED_OPS = {
+    name: st.one_of(st.sampled_from(KIND_OPS[kind]), st.sampled_from(TRAIT_OPS))
+    for name, kind in COMPUTED_TRAITS.items()
+}
+MAYBE_COMPUTED = {kind: st.one_of(st.none(), values) for kind, values in COMPUTED_VALUES.items()}
+
+
 @st.composite
 def computed_conditions(draw: st.DrawFn) -> ComputedCondition:
-    name = draw(st.sampled_from(sorted(COMPUTED_TRAITS)))
-    # Mostly the operators parse_definition allows for the kind, sometimes any other.
-    ops = KIND_OPS[COMPUTED_TRAITS[name]]
-    op = draw(st.one_of(st.sampled_from(ops), st.sampled_from(TRAIT_OPS)))
+    name = draw(COMPUTED_NAMES)
+    op = draw(COMPUTED_OPS[name])
     return ComputedCondition(computed=name, op=op, value=draw(operands(op)))
 
 
 @st.composite
 def computed_people(draw: st.DrawFn) -> PersonFacts:
-    values = {
-        name: draw(st.one_of(st.none(), COMPUTED_VALUES[kind]))
-        for name, kind in COMPUTED_TRAITS.items()
-    }
+    values = {name: draw(MAYBE_COMPUTED[kind]) for name, kind in COMPUTED_TRAITS.items()}
     return PersonFacts(computed={k: v for k, v in values.items() if draw(st.booleans())})
 
 

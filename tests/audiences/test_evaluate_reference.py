@@ -4,6 +4,7 @@ exactly on window edges often."""
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -61,7 +62,11 @@ def compared(name_key: str, names: list[str]) -> st.SearchStrategy[dict[str, Any
         return st.builds(lambda b, v: {**b, "value": v}, base, value)
 
     ops = ["eq", "neq", "in", "not_in", "contains", "starts_with", "gt", "gte", "lt", "lte"]
-    return st.sampled_from([*ops, "between", "exists", "not_exists"]).flatmap(build)
+    # One strategy per operator, built on first use: a strategy built inside a draw is
+    # validated anew every time, which cost more than the tests' own work.
+    return st.sampled_from([*ops, "between", "exists", "not_exists"]).flatmap(
+        functools.cache(build)
+    )
 
 
 TRAITS = ["city", "age", "vip", "signup", "tags"]
@@ -118,6 +123,9 @@ def computed_condition() -> st.SearchStrategy[dict[str, Any]]:
 def event_condition(
     windows: tuple[str, ...] = ("none", "days", "hours", "between"),
 ) -> st.SearchStrategy[dict[str, Any]]:
+    # Built once, outside the draw (see `compared`).
+    wheres = st.lists(compared("property", ["total", "kind", "item.size"]), max_size=2)
+
     @st.composite
     def build(draw: st.DrawFn) -> dict[str, Any]:
         c: dict[str, Any] = {"event": draw(st.sampled_from(["A", "B"]))}
@@ -143,9 +151,7 @@ def event_condition(
         if draw(st.booleans()):
             c["channel"] = draw(st.sampled_from(["web", "store_pos", ["web", "ios"]]))
         if draw(st.booleans()):
-            c["where"] = draw(
-                st.lists(compared("property", ["total", "kind", "item.size"]), max_size=2)
-            )
+            c["where"] = draw(wheres)
         return c
 
     return build()
@@ -213,30 +219,34 @@ EVENTS = st.lists(
 )
 
 
+# A person's parts, built once rather than in each draw (see `compared`).
+PERSON_TRAITS = st.fixed_dictionaries({}, optional=TRAIT_VALUES)
+PERSON_COMPUTED = st.fixed_dictionaries(
+    {},
+    optional={
+        "orders": st.integers(0, 3),
+        "last_seen_at": st.integers(-HOURS, HOURS).map(instant),
+        "channels": st.frozensets(st.sampled_from(["web", "ios", "store_pos"])),
+        "open_cart": st.just({"items": [], "value": 10.0}),
+        "rfm.code": st.sampled_from(["545", "111", "515"]),
+    },
+)
+PERSON_IDENTITIES = st.dictionaries(
+    st.sampled_from(["email", "phone"]), st.sets(st.sampled_from(["x", "y"]))
+)
+PERSON_CONSENTS = st.dictionaries(
+    st.tuples(st.sampled_from(["sms", "email"]), st.just("marketing")), st.booleans()
+)
+PERSON_MEMBERSHIPS = st.sets(st.sampled_from(["vip", "lapsed"]))
+
+
 @st.composite
 def people(draw: st.DrawFn) -> ref.RawPerson:
-    traits = draw(st.fixed_dictionaries({}, optional=TRAIT_VALUES))
-    computed = draw(
-        st.fixed_dictionaries(
-            {},
-            optional={
-                "orders": st.integers(0, 3),
-                "last_seen_at": st.integers(-HOURS, HOURS).map(instant),
-                "channels": st.frozensets(st.sampled_from(["web", "ios", "store_pos"])),
-                "open_cart": st.just({"items": [], "value": 10.0}),
-                "rfm.code": st.sampled_from(["545", "111", "515"]),
-            },
-        )
-    )
-    identities = draw(
-        st.dictionaries(st.sampled_from(["email", "phone"]), st.sets(st.sampled_from(["x", "y"])))
-    )
-    consents = draw(
-        st.dictionaries(
-            st.tuples(st.sampled_from(["sms", "email"]), st.just("marketing")), st.booleans()
-        )
-    )
-    memberships = draw(st.sets(st.sampled_from(["vip", "lapsed"])))
+    traits = draw(PERSON_TRAITS)
+    computed = draw(PERSON_COMPUTED)
+    identities = draw(PERSON_IDENTITIES)
+    consents = draw(PERSON_CONSENTS)
+    memberships = draw(PERSON_MEMBERSHIPS)
     return ref.RawPerson(traits, computed, identities, consents, memberships, draw(EVENTS))
 
 

@@ -1,7 +1,8 @@
 """Console fixtures.
 
 - `console`: the application in-process (FastAPI's TestClient) on the test database, SQLite
-  and PostgreSQL, with one console user per role: server-side tests of pages and permissions.
+  and PostgreSQL, with one console user per role (cheap password hashing): server-side tests
+  of pages and permissions.
 - `demo_console`: `omnicx serve` as a real process on a small demo retailer (`omnicx demo`,
   loaded once per backend and worker, copied for each module), with the same users and an
   admin API token, once per module and backend: browser tests.
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import create_engine, text
@@ -50,8 +52,11 @@ def add_role_users(database_url: str) -> None:
 
 
 @pytest.fixture
-def console(database_url: str) -> Iterator[TestClient]:
-    """The application in-process on the test database, with a user per role."""
+def console(database_url: str, cheap_password_hashing: PasswordHasher) -> Iterator[TestClient]:
+    """The application in-process on the test database, with a user per role. Passwords are
+    hashed and checked with cheap argon2id parameters (tests/conftest.py): four users and a
+    sign-in or more per test cost a second at the real ones, and no test here is about the
+    hash's cost (the browser tests' served console keeps the real parameters)."""
     add_role_users(database_url)
     app = create_app(Settings(database_url=database_url, run_processing=False))
     with TestClient(app, base_url="http://testserver") as client:
