@@ -50,7 +50,7 @@ from omnicx.collect.tables import checkpoints, events
 from omnicx.identity import service as identity
 from omnicx.pipeline import stream_consumers
 from omnicx.store.clock import utc_now
-from omnicx.store.engine import make_engine
+from omnicx.store.engine import make_engine, wal_kept
 from omnicx.store.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,12 +131,15 @@ def time_live(engine: Engine, consumer: SegmentMembership, start: int, batch: in
         )
         _set_positions(connection, {EVENTS: start})
     timings: list[float] = []
-    while True:
-        started = time.perf_counter()
-        handled = process_once(engine, consumer, batch_size=batch)
-        if not handled:
-            return timings
-        timings.append((time.perf_counter() - started) / handled)
+    # As the processing stage holds it (wal_kept): without it, every batch's connection is
+    # the last to close and SQLite checkpoints the whole WAL then, which the stage never pays.
+    with wal_kept(engine):
+        while True:
+            started = time.perf_counter()
+            handled = process_once(engine, consumer, batch_size=batch)
+            if not handled:
+                return timings
+            timings.append((time.perf_counter() - started) / handled)
 
 
 def main() -> None:
