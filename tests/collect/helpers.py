@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
@@ -32,6 +33,17 @@ def add_source(engine: Engine, name: str = "web", channel: str = "web") -> str:
 def basic(key: str) -> dict[str, str]:
     """The Authorization header the Segment SDKs send."""
     return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+
+
+def post_by_source(
+    client: TestClient, keys: dict[str, str], messages: Sequence[tuple[str, dict[str, Any]]]
+) -> None:
+    """Posts (source, message) pairs as one `/v1/batch` per source, with that source's key."""
+    for source, key in keys.items():
+        batch = [m for s, m in messages if s == source]
+        if batch:
+            answer = client.post("/v1/batch", json={"batch": batch}, headers=basic(key))
+            assert answer.status_code == 200, answer.text
 
 
 def stored(engine: Engine) -> list[dict[str, object]]:

@@ -18,9 +18,11 @@ from omnicx.collect.tables import events
 from omnicx.store.clock import utc_now
 
 
-def _source(engine: Engine) -> int:
+def _stored(engine: Engine, count: int) -> None:
+    """A web source and `count` events of it, committed."""
     with engine.begin() as connection:
-        return sources.add(connection, name="web", channel="web").id
+        source_id = sources.add(connection, name="web", channel="web").id
+        _append(connection, source_id, count, "a")
 
 
 def _append(connection: Connection, source_id: int, count: int, tag: str) -> None:
@@ -50,9 +52,7 @@ def _ids(batch: Sequence[StoredEvent]) -> list[int]:
 
 
 def test_the_next_consumer_gets_the_batch_from_memory(engine: Engine) -> None:
-    source_id = _source(engine)
-    with engine.begin() as connection:
-        _append(connection, source_id, 50, "a")
+    _stored(engine, 50)
     window = EventWindow()
     with engine.begin() as connection:
         first = window.read(connection, after=0, limit=20)
@@ -66,9 +66,7 @@ def test_the_next_consumer_gets_the_batch_from_memory(engine: Engine) -> None:
 
 
 def test_an_erased_event_is_never_served_from_memory(engine: Engine) -> None:
-    source_id = _source(engine)
-    with engine.begin() as connection:
-        _append(connection, source_id, 30, "a")
+    _stored(engine, 30)
     window = EventWindow()
     with engine.begin() as connection:
         kept = window.read(connection, after=0, limit=30)
@@ -81,9 +79,8 @@ def test_an_erased_event_is_never_served_from_memory(engine: Engine) -> None:
 
 
 def test_until_and_limit_bound_what_memory_serves(engine: Engine) -> None:
-    source_id = _source(engine)
+    _stored(engine, 40)
     with engine.begin() as connection:
-        _append(connection, source_id, 40, "a")
         window = EventWindow()
         stretch = window.read(connection, after=0, limit=40)
         until = stretch[24].id
@@ -95,9 +92,8 @@ def test_until_and_limit_bound_what_memory_serves(engine: Engine) -> None:
 
 
 def test_the_window_keeps_the_front_of_the_stream_within_its_size(engine: Engine) -> None:
-    source_id = _source(engine)
+    _stored(engine, 30)
     with engine.begin() as connection:
-        _append(connection, source_id, 30, "a")
         window = EventWindow(keep=10)
         everything = read_events(connection, after=0, limit=100)
         for start in range(0, 30, 5):  # a consumer moving ahead, 5 at a time
@@ -151,9 +147,7 @@ def test_the_window_always_returns_what_the_database_holds(engine: Engine, seed:
 def test_catching_up_reads_each_batch_once_for_every_consumer(engine: Engine) -> None:
     """process_available runs the consumers round robin through one window: the later ones
     see exactly the events the first one saw."""
-    source_id = _source(engine)
-    with engine.begin() as connection:
-        _append(connection, source_id, 120, "a")
+    _stored(engine, 120)
 
     class Seen:
         needs_payload = True

@@ -31,7 +31,7 @@ from omnicx.pipeline import stream_consumers
 from omnicx.profiles import service as profiles
 from omnicx.settings import Settings, processing_workers_for
 from omnicx.store.engine import make_engine
-from tests.collect.helpers import add_source, basic, running_app
+from tests.collect.helpers import add_source, post_by_source, running_app
 from tests.collect.test_processing import _append, _source
 from tests.databases import fresh_postgres_database
 
@@ -150,14 +150,7 @@ def _post_all(
 
 def _post(client: TestClient, keys: dict[str, str], messages: Messages) -> None:
     for start in range(0, len(messages), 50):
-        chunk = messages[start : start + 50]
-        for source in ("web", "email"):
-            batch = [m for s, m in chunk if s == source]
-            if batch:
-                answer = client.post(
-                    "/v1/batch", json={"batch": batch}, headers=basic(keys[source])
-                )
-                assert answer.status_code == 200, answer.text
+        post_by_source(client, keys, messages[start : start + 50])
         time.sleep(0.1)
 
 

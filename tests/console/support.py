@@ -32,8 +32,11 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
-def sign_in(client: TestClient, role: str, *, password: str = PASSWORD) -> str:
-    """Signs `client` in as the test user of `role`; returns the session's CSRF token."""
+def sign_in(
+    client: TestClient, role: str, *, password: str = PASSWORD, language: str | None = None
+) -> str:
+    """Signs `client` in as the test user of `role` (reading the console in `language`, when
+    given, as the language picker sets it); returns the session's CSRF token."""
     client.cookies.clear()
     form = client.get("/console/login")
     assert form.status_code == 200, form.text
@@ -43,6 +46,8 @@ def sign_in(client: TestClient, role: str, *, password: str = PASSWORD) -> str:
         follow_redirects=False,
     )
     assert answer.status_code == 303, answer.text
+    if language is not None:
+        client.cookies.set("omnicx_lang", language)
     return csrf_of(client.get("/console/account").text)
 
 

@@ -293,8 +293,7 @@ def test_why_lookalikes_cannot_be_found_is_said_in_the_readers_language(
         return table.filter(pc.not_equal(table.column("profile_id"), ada))
 
     monkeypatch.setattr(audiences, "behaviour_table", without_ada)
-    sign_in(console, "marketer")
-    console.cookies.set("omnicx_lang", language)
+    sign_in(console, "marketer", language=language)
     segment = segment_id(shop, "store-buyers")
     found = console.get(
         f"/console/audiences/{segment}/lookalikes?n=2", headers={"HX-Request": "true"}
@@ -317,8 +316,7 @@ def test_why_there_are_no_personas_yet_is_said_in_the_readers_language(
     console: TestClient, shop: LiveShop, language: str, said: str
 ) -> None:
     # Three customers are too few to group (personas need 20).
-    sign_in(console, "analyst")
-    console.cookies.set("omnicx_lang", language)
+    sign_in(console, "analyst", language=language)
     found = console.get("/console/audiences/personas/clusters", headers={"HX-Request": "true"})
     assert found.status_code == 200
     text = text_of(found.text)
@@ -481,8 +479,7 @@ TYPOS = {
 def test_definition_problems_read_in_the_readers_language(
     console: TestClient, shop: LiveShop, language: str, trait: str, window: str
 ) -> None:
-    csrf = sign_in(console, "marketer")
-    console.cookies.set("omnicx_lang", language)
+    csrf = sign_in(console, "marketer", language=language)
     form = {**_form("trait", "event"), **TYPOS, "csrf_token": csrf}
     refused = console.post("/console/audiences/new", data={**form, "action": "save"})
     assert refused.status_code == 422
@@ -495,8 +492,7 @@ def test_definition_problems_read_in_the_readers_language(
 
 def test_the_api_keeps_definition_problems_in_english(console: TestClient, shop: LiveShop) -> None:
     # The reader's language is the console's: the API answers programs, in English.
-    sign_in(console, "marketer")
-    console.cookies.set("omnicx_lang", "nl")
+    sign_in(console, "marketer", language="nl")
     answer = console.post(
         "/api/segments",
         headers={**token(shop.engine, "marketer"), "Accept-Language": "nl"},
@@ -528,8 +524,7 @@ def test_a_segment_refused_by_the_store_says_why_in_the_readers_language(
 ) -> None:
     # The store allows one segment here, and there is one already.
     monkeypatch.setattr(segments, "MAX_SEGMENTS", 1)
-    csrf = sign_in(console, "marketer")
-    console.cookies.set("omnicx_lang", "nl")
+    csrf = sign_in(console, "marketer", language="nl")
     form = {**_form("identity"), "c-0.identity": "email", "name": "Reachable"}
     refused = console.post(
         "/console/audiences/new", data={**form, "csrf_token": csrf, "action": "save"}
@@ -756,8 +751,7 @@ def test_an_event_condition_reads_in_the_languages_word_order(
     console: TestClient, shop: LiveShop, language: str, first: str, last: str
 ) -> None:
     # Turkish and Persian put the verb last: the controls follow the sentence, not English.
-    sign_in(console, "marketer")
-    console.cookies.set("omnicx_lang", language)
+    sign_in(console, "marketer", language=language)
     page = console.get("/console/audiences/new").text
     order = re.findall(r'id="(c-0-(?:did|event|times|window))"', page)
     assert order[0] == first and order[-1] == last, order

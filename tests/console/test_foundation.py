@@ -334,8 +334,7 @@ def test_a_bad_form_value_is_a_422_page_naming_the_field(console: TestClient) ->
 def test_a_bad_parameter_is_named_in_the_readers_language(
     console: TestClient, language: str, address: str, said: str
 ) -> None:
-    sign_in(console, "admin")
-    console.cookies.set("omnicx_lang", language)
+    sign_in(console, "admin", language=language)
     answer = console.get(address)
     assert answer.status_code == 422
     alert = unescape(alert_of(answer.text))
@@ -345,8 +344,7 @@ def test_a_bad_parameter_is_named_in_the_readers_language(
 
 def test_the_api_keeps_pydantics_words(console: TestClient, engine: Engine) -> None:
     # Programs get the English whatever the console's reader chose.
-    sign_in(console, "admin")
-    console.cookies.set("omnicx_lang", "nl")
+    sign_in(console, "admin", language="nl")
     answer = console.get(
         "/api/personas?k=1", headers={**token(engine, "analyst"), "Accept-Language": "nl"}
     )
@@ -364,8 +362,7 @@ def test_the_api_keeps_pydantics_words(console: TestClient, engine: Engine) -> N
 def test_a_page_asked_the_wrong_way_says_so_in_the_readers_language(
     console: TestClient, language: str, said: str
 ) -> None:
-    csrf = sign_in(console, "analyst")
-    console.cookies.set("omnicx_lang", language)
+    csrf = sign_in(console, "analyst", language=language)
     answer = console.post("/console/overview", data={"csrf_token": csrf})
     assert answer.status_code == 405
     assert said in answer.text

@@ -224,6 +224,15 @@ def test_the_people_who_dropped_download_as_csv(console: TestClient, shop: Shop)
     assert rows[0]["profile_url"] == f"/console/customers/{bob}"
 
 
+def _refusal(console: TestClient, url: str) -> tuple[str, str]:
+    """A report the console refuses (422): the text of its error notice, and the page."""
+    answer = console.get(url)
+    assert answer.status_code == 422, url
+    errors = re.search(r'<div class="notice error".*?</div>', answer.text, re.S)
+    assert errors, answer.text[:2000]
+    return _text(errors.group(0)), answer.text
+
+
 @pytest.mark.parametrize(
     ("query", "field", "words"),
     [
@@ -250,19 +259,9 @@ def test_a_funnel_that_cannot_be_computed_answers_422_naming_the_field(
 ) -> None:
     sign_in(console, "analyst")
     for url in (f"/console/journeys/funnel?{query}", f"/console/journeys/funnel/result?{query}"):
-        answer = console.get(url)
-        assert answer.status_code == 422, url
-        errors = re.search(r'<div class="notice error".*?</div>', answer.text, re.S)
-        assert errors, answer.text[:2000]
-        assert field in _text(errors.group(0)) and words in _text(errors.group(0))
-        assert "hx-get" not in answer.text.split("</form>")[-1]  # nothing computed
-
-
-def _errors_text(html: str) -> str:
-    """The text of the form's error notice."""
-    errors = re.search(r'<div class="notice error".*?</div>', html, re.S)
-    assert errors, html[:2000]
-    return _text(errors.group(0))
+        shown, page = _refusal(console, url)
+        assert field in shown and words in shown, url
+        assert "hx-get" not in page.split("</form>")[-1]  # nothing computed
 
 
 @pytest.mark.parametrize(
@@ -287,16 +286,13 @@ def _errors_text(html: str) -> str:
 def test_why_a_filter_cannot_be_read_is_said_in_the_readers_language(
     console: TestClient, shop: Shop, language: str, reason: str, english: str
 ) -> None:
-    sign_in(console, "analyst")
-    console.cookies.set("omnicx_lang", language)
+    sign_in(console, "analyst", language=language)
     query = urlencode(
         [("step", "Product Viewed"), ("filter", "colour=red"), ("step", "Product Added")]
     )
-    answer = console.get(f"/console/journeys/funnel/result?{query}")
-    assert answer.status_code == 422
-    shown = _errors_text(answer.text)
+    shown, page = _refusal(console, f"/console/journeys/funnel/result?{query}")
     assert reason in shown, shown
-    assert english not in shown and '<span class="detail" lang="en">' not in answer.text
+    assert english not in shown and '<span class="detail" lang="en">' not in page
 
 
 def test_a_funnel_the_analytics_refuse_says_why_in_the_readers_language(
@@ -304,13 +300,11 @@ def test_a_funnel_the_analytics_refuse_says_why_in_the_readers_language(
 ) -> None:
     # A window the form accepts (more than zero) that is zero once in microseconds: the
     # funnel engine refuses it, and the reader is told so in Turkish.
-    sign_in(console, "analyst")
-    console.cookies.set("omnicx_lang", "tr")
-    answer = console.get(
-        f"/console/journeys/funnel/result?{_funnel_query(window='0.000000001', unit='minutes')}"
+    sign_in(console, "analyst", language="tr")
+    shown, _ = _refusal(
+        console,
+        f"/console/journeys/funnel/result?{_funnel_query(window='0.000000001', unit='minutes')}",
     )
-    assert answer.status_code == 422
-    shown = _errors_text(answer.text)
     assert "Bu değer kullanılamaz. (dönüşüm aralığı sıfırdan uzun olmalıdır; 0:00:00 verildi)" in (
         shown
     ), shown
@@ -320,13 +314,11 @@ def test_a_funnel_the_analytics_refuse_says_why_in_the_readers_language(
 def test_attribution_the_analytics_refuse_says_why_in_the_readers_language(
     console: TestClient, shop: Shop
 ) -> None:
-    sign_in(console, "marketer")
-    console.cookies.set("omnicx_lang", "lv")
-    answer = console.get(
-        "/console/journeys/attribution/result?conversion=Order+Completed&half_life_days=1e-12"
+    sign_in(console, "marketer", language="lv")
+    shown, _ = _refusal(
+        console,
+        "/console/journeys/attribution/result?conversion=Order+Completed&half_life_days=1e-12",
     )
-    assert answer.status_code == 422
-    shown = _errors_text(answer.text)
     assert "pussabrukšanas periodam jābūt pozitīvam, nevis 0:00:00" in shown, shown
     assert "half-life must be positive" not in shown
 
@@ -349,12 +341,8 @@ def test_other_tabs_answer_422_naming_the_field(
 ) -> None:
     sign_in(console, "marketer")
     for url in (f"/console/journeys/{tab}?{query}", f"/console/journeys/{tab}/result?{query}"):
-        answer = console.get(url)
-        assert answer.status_code == 422, url
-        errors = re.search(r'<div class="notice error".*?</div>', answer.text, re.S)
-        assert errors, answer.text[:2000]
-        label = field.split(" (")[0]
-        assert label in _text(errors.group(0)), _text(errors.group(0))
+        shown, _ = _refusal(console, url)
+        assert field.split(" (")[0] in shown, (url, shown)
 
 
 def test_every_tab_loads_its_report_after_the_page(console: TestClient, shop: Shop) -> None:

@@ -23,7 +23,7 @@ from omnicx.identity.config import default_config
 from omnicx.identity.extract import Extractor
 from omnicx.identity.resolve import Evidence, Known, resolve
 from omnicx.pipeline import stream_consumers
-from tests.collect.helpers import add_source, basic, running_app
+from tests.collect.helpers import add_source, post_by_source, running_app
 from tests.e2e.server import child_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -134,14 +134,7 @@ def test_three_workers_on_shuffled_events_give_the_in_order_profiles(
     try:
         with running_app(database_url, run_processing=False) as client:
             for start in range(0, len(messages), 40):
-                chunk = messages[start : start + 40]
-                for source in ("web", "email"):
-                    batch = [m for s, m in chunk if s == source]
-                    if batch:
-                        answer = client.post(
-                            "/v1/batch", json={"batch": batch}, headers=basic(keys[source])
-                        )
-                        assert answer.status_code == 200, answer.text
+                post_by_source(client, keys, messages[start : start + 40])
                 if start == 0:
                     _wait_for_workers(engine, workers)
                 time.sleep(0.25)  # workers poll every second: let them interleave
