@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import Connection, Engine, func, select
 
-from omnicx.collect import history, sources
+from omnicx.collect import history, processing, sources
 from omnicx.collect.processing import (
     ProcessingStage,
     SourceActivity,
@@ -122,7 +122,11 @@ def test_a_consumer_with_larger_batches_takes_them_whole_while_its_upstream_catc
     assert downstream.batches[-1] == 1  # the upstream has caught up: no waiting for 50
 
 
-def test_the_stage_also_gives_a_consumer_with_larger_batches_whole_ones(engine: Engine) -> None:
+def test_the_stage_also_gives_a_consumer_with_larger_batches_whole_ones(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # However slow the machine, the downstream consumer waits for whole batches here.
+    monkeypatch.setattr(processing, "FULL_BATCH_WAIT_SECONDS", 3600.0)
     _append(engine, _source(engine), [f"m{i}" for i in range(120)])
     upstream = Recorder("test.upstream")
     downstream = BatchRecorder("test.downstream", upstream="test.upstream", batch_size=50)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 from sqlalchemy import text
@@ -15,14 +16,10 @@ def _write(engine_url: str, wal: Path, *, kept: bool) -> bool:
     try:
         with engine.begin() as connection:
             connection.execute(text("CREATE TABLE IF NOT EXISTS t (x INTEGER)"))
-        if kept:
-            with wal_kept(engine):
-                with engine.begin() as connection:
-                    connection.execute(text("INSERT INTO t VALUES (1)"))
-                return wal.exists()
-        with engine.begin() as connection:
-            connection.execute(text("INSERT INTO t VALUES (1)"))
-        return wal.exists()
+        with wal_kept(engine) if kept else nullcontext():
+            with engine.begin() as connection:
+                connection.execute(text("INSERT INTO t VALUES (1)"))
+            return wal.exists()
     finally:
         engine.dispose()
 

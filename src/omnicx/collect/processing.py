@@ -348,36 +348,29 @@ def _round_robin(
     # Round robin, as the stage runs them: a batch read for one consumer is in memory for the
     # next ones (the window), not read again.
     window = EventWindow()
-    running = {c.name for c in consumers}
-    caught_up: set[str] = set()
-    busy = True
-    while busy:
-        busy = False
+    while True:
+        worked: set[str] = set()  # consumers that handled events in this round
         for consumer in consumers:
             if deadline is not None and time.monotonic() >= deadline:
                 return total
-            size = batch_size_of(consumer, batch_size)
-            upstream = upstream_of(consumer)
             # A consumer that asks for larger batches than its upstream's (the lake) takes
             # them whole while the upstream is still working: otherwise it follows the
             # upstream's small batches, and writes many small files.
             handled = _process_batch(
                 engine,
                 consumer,
-                batch_size=size,
+                batch_size=batch_size_of(consumer, batch_size),
                 skip_locked=False,
                 window=window,
-                full_batch=upstream in running and upstream not in caught_up,
+                full_batch=upstream_of(consumer) in worked,
             )
             if handled:
-                busy = True
+                worked.add(consumer.name)
                 total += handled
-                caught_up.discard(consumer.name)
                 if progress is not None:
                     progress(total, max(pending, total))
-            else:
-                caught_up.add(consumer.name)
-    return total
+        if not worked:
+            return total
 
 
 def lag(engine: Engine, consumers: Sequence[StreamConsumer]) -> dict[str, int]:
