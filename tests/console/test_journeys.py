@@ -295,32 +295,36 @@ def test_why_a_filter_cannot_be_read_is_said_in_the_readers_language(
     assert english not in shown and '<span class="detail" lang="en">' not in page
 
 
-def test_a_funnel_the_analytics_refuse_says_why_in_the_readers_language(
-    console: TestClient, shop: Shop
+@pytest.mark.parametrize(
+    ("role", "language", "url", "said", "not_said"),
+    [
+        # A window the form accepts (more than zero) that is zero once in microseconds: the
+        # funnel engine refuses it, and the reader is told so in Turkish.
+        (
+            "analyst",
+            "tr",
+            "/console/journeys/funnel/result?"
+            + _funnel_query(window="0.000000001", unit="minutes"),
+            "Bu değer kullanılamaz. (dönüşüm aralığı sıfırdan uzun olmalıdır; 0:00:00 verildi)",
+            "conversion window must be longer",
+        ),
+        (
+            "marketer",
+            "lv",
+            "/console/journeys/attribution/result?conversion=Order+Completed&half_life_days=1e-12",
+            "pussabrukšanas periodam jābūt pozitīvam, nevis 0:00:00",
+            "half-life must be positive",
+        ),
+    ],
+    ids=["funnel", "attribution"],
+)
+def test_a_report_the_analytics_refuse_says_why_in_the_readers_language(
+    console: TestClient, shop: Shop, role: str, language: str, url: str, said: str, not_said: str
 ) -> None:
-    # A window the form accepts (more than zero) that is zero once in microseconds: the
-    # funnel engine refuses it, and the reader is told so in Turkish.
-    sign_in(console, "analyst", language="tr")
-    shown, _ = _refusal(
-        console,
-        f"/console/journeys/funnel/result?{_funnel_query(window='0.000000001', unit='minutes')}",
-    )
-    assert "Bu değer kullanılamaz. (dönüşüm aralığı sıfırdan uzun olmalıdır; 0:00:00 verildi)" in (
-        shown
-    ), shown
-    assert "conversion window must be longer" not in shown
-
-
-def test_attribution_the_analytics_refuse_says_why_in_the_readers_language(
-    console: TestClient, shop: Shop
-) -> None:
-    sign_in(console, "marketer", language="lv")
-    shown, _ = _refusal(
-        console,
-        "/console/journeys/attribution/result?conversion=Order+Completed&half_life_days=1e-12",
-    )
-    assert "pussabrukšanas periodam jābūt pozitīvam, nevis 0:00:00" in shown, shown
-    assert "half-life must be positive" not in shown
+    sign_in(console, role, language=language)
+    shown, _ = _refusal(console, url)
+    assert said in shown, shown
+    assert not_said not in shown
 
 
 @pytest.mark.parametrize(
