@@ -15,25 +15,25 @@ as a left shift refuses the negative times of events before 1970). Everything el
 time and id as two BIGINTs: sorting and joining 128-bit numbers costs twice as much.
 
 How it stays fast (a 4-step funnel over 10M events): only the step and exclusion events are
-read; people are keyed by the lake's 64-bit `person_key` (strings are slow to sort and join);
-an ordered or strict funnel's chains need one sort of the step events' keys
-(funnel_walk.py), after which the breakdown value is read from the attributed event's row
-(by `rowid`: DuckDB reads those rows only); the unordered funnel needs one window pass.
+read, once, into arrays (funnel_events.py), each event's person found by an array lookup
+rather than a join; people are keyed by the lake's 64-bit `person_key` (strings are slow to
+sort and join); an ordered or strict funnel's chains need one sort of a 64-bit key per step
+event (funnel_walk.py), after which the breakdown value is taken from the attributed event's
+row in the array; the unordered funnel needs one window pass.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 
-from omnicx.analytics.funnel_spec import FunnelSpec, Ordering, condition
+from omnicx.analytics.funnel_events import StepEvents, load_step_events
+from omnicx.analytics.funnel_spec import FunnelSpec, Ordering
 from omnicx.analytics.funnel_walk import best_attempts, read_stream
 from omnicx.analytics.scope import json_path
-
-_TOUCHPOINT = "(active AND type IN ('track', 'page', 'screen'))"
-"""What counts as another event between two steps of a strict funnel (beside step events)."""
 
 
 def order_key(time: str, event_id: str) -> str:
@@ -44,30 +44,49 @@ def order_key(time: str, event_id: str) -> str:
 def attempts(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> None:
     """Creates `funnel_people` (see the module's documentation) from the `events` view;
     its `p` is the lake's `person_key`."""
-    _step_events(db, spec)
+    events = load_step_events(db, spec)
     if spec.ordering is Ordering.unordered:
         _unordered_chosen(db, spec)
     else:
-        walked = best_attempts(
-            read_stream(db, spec),
-            len(spec.steps),
-            spec.window_us,
-            strict=spec.ordering is Ordering.strict,
-        )
-        db.register("funnel_walked", walked)
-        positions = ", ".join(f"r{j}" for j in range(1, len(spec.steps) + 1))
-        attributed = ", ".join(
-            f"{_attributed_ordered(spec, column)} AS a{column}" for column in "tir"
-        )
-        db.execute(
-            f"CREATE TEMP VIEW funnel_chosen AS SELECT * EXCLUDE ({positions}), {attributed} "
-            "FROM funnel_walked"
-        )
+        _ordered_chosen(db, spec, events)
     value, joined = _breakdown_join(db, spec)
     db.execute(
-        f"CREATE TEMP TABLE funnel_people AS SELECT f.*, {value} AS bv, "
+        f"CREATE TEMP TABLE funnel_people AS SELECT f.* EXCLUDE (wb), {value} AS bv, "
         f"{_excluded(spec)} AS excluded FROM funnel_chosen f {joined}"
     )
+
+
+def _ordered_chosen(db: duckdb.DuckDBPyConnection, spec: FunnelSpec, events: StepEvents) -> None:
+    """`funnel_chosen` for an ordered or strict funnel, from the walk (funnel_walk.py), with
+    `wb`, the breakdown value of the attributed event: the walk knows its row, so the value
+    is taken from the array (no join)."""
+    strict = spec.ordering is Ordering.strict
+    n = len(spec.steps)
+    walked = best_attempts(
+        read_stream(db, events, strict=strict), events, n, spec.window_us, strict=strict
+    )
+    walked = walked.append_column("wb", events.breakdown.take(_attributed_rows(spec, walked)))
+    db.register("funnel_walked", walked)
+    positions = ", ".join(f"r{j}" for j in range(1, n + 1))
+    attributed = ", ".join(f"{_attributed_ordered(spec, column)} AS a{column}" for column in "ti")
+    db.execute(
+        f"CREATE TEMP VIEW funnel_chosen AS SELECT * EXCLUDE ({positions}), {attributed} "
+        "FROM funnel_walked"
+    )
+
+
+def _attributed_rows(spec: FunnelSpec, walked: pa.Table) -> pa.Array:
+    """The `funnel_events` row of each attempt's attributed event (null: none)."""
+    attribution = spec.attribution
+    if attribution.kind in ("step", "first"):
+        step = attribution.step if attribution.kind == "step" else 1
+        return walked.column(f"r{step}").combine_chunks()
+    depth = walked.column("d").to_numpy()
+    rows = np.zeros(len(depth), np.int64)
+    for d in range(1, len(spec.steps) + 1):
+        at = depth == d
+        rows[at] = walked.column(f"r{d}").to_numpy(zero_copy_only=False)[at]
+    return pa.array(rows)
 
 
 def _breakdown_join(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> tuple[str, str]:
@@ -86,49 +105,12 @@ def _breakdown_join(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> tuple[st
         attributed = order_key("f.at", "f.ai")
         return "tr.v", f"ASOF LEFT JOIN funnel_traits tr ON f.p = tr.p AND {attributed} >= tr.k"
     if spec.ordering is not Ordering.unordered:
-        # The walk knows the attributed event's row: DuckDB reads just those rows.
-        return "e.b", "LEFT JOIN funnel_events e ON e.rowid = f.ar"
+        return "f.wb", ""
     # Only events of the attributed step can be the attributed event; event ids are unique,
     # so the id finds it.
     step = spec.attribution.step if spec.attribution.kind == "step" else None
     events = f"(SELECT id, b FROM funnel_events WHERE s{step})" if step else "funnel_events"
     return "e.b", f"LEFT JOIN {events} e ON e.id = f.ai"
-
-
-def _step_events(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> None:
-    """`funnel_events`: the step and exclusion events (for strict funnels every touchpoint
-    too, flagged `touch`): `p`, `t` (time, microseconds), `id`, a flag per step (`s1`..) and
-    exclusion (`x1`..), and the breakdown value `b`."""
-    parameters: list[Any] = []
-    flags = [f"{condition(s, parameters)} AS s{j}" for j, s in enumerate(spec.steps, 1)]
-    flags += [f"{condition(x.event, parameters)} AS x{i}" for i, x in enumerate(spec.exclusions, 1)]
-    names = sorted({s.event for s in spec.steps} | {x.event.event for x in spec.exclusions})
-    parameters.extend(names)
-    named = f"event IN ({', '.join('?' for _ in names)})"
-    wanted = [f.rsplit(" AS ", 1)[1] for f in flags]
-    columns = (
-        "person_key AS p, epoch_us(ts) AS t, event_id AS id, "
-        f"{', '.join(flags)}, {_breakdown_value(spec)} AS b"
-    )
-    if spec.ordering is Ordering.strict:
-        # No other touchpoint may come between two steps: the person's touchpoints are read
-        # whole.
-        columns += f", {_TOUCHPOINT} AS touch"
-        named += f" OR {_TOUCHPOINT}"
-        wanted.append("touch")
-    db.execute(
-        f"CREATE TEMP TABLE funnel_events AS SELECT * FROM (SELECT {columns} FROM events "
-        f"WHERE {named}) WHERE {' OR '.join(wanted)}",
-        parameters,
-    )
-
-
-def _breakdown_value(spec: FunnelSpec) -> str:
-    if spec.breakdown is None or spec.breakdown.kind == "trait":
-        return "NULL::VARCHAR"
-    if spec.breakdown.kind == "property":
-        return f"json_extract_string(properties, {json_path(spec.breakdown.name or '')})"
-    return spec.breakdown.kind
 
 
 def _attributed_ordered(spec: FunnelSpec, column: str) -> str:
@@ -158,8 +140,8 @@ def _unordered_chosen(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> None:
         + ", ".join(f"({r} >> 64)::BIGINT AS t{j}" for j, r in enumerate(reach, 1))
         + ", "
         + ", ".join(f"({r} & {low})::BIGINT AS i{j}" for j, r in enumerate(reach, 1))
-        + f", ({attributed} >> 64)::BIGINT AS at, ({attributed} & {low})::BIGINT AS ai "
-        "FROM funnel_best"
+        + f", ({attributed} >> 64)::BIGINT AS at, ({attributed} & {low})::BIGINT AS ai, "
+        "NULL::VARCHAR AS wb FROM funnel_best"
     )
 
 

@@ -11,7 +11,9 @@
 - `known_people`: the rows of `people` with a profile, and in the scope's people;
 - `lake_raw` and `lake_range`: the stored rows (every day, and the scope's days) before
   attribution, for queries that group by anchor first and join `known_people` after (cheaper
-  on large lakes). They ignore the scope's filters and people.
+  on large lakes). They ignore the scope's filters and people;
+- `lake_scoped`: the rows of `lake_range` that match the scope's filters (still unattributed:
+  `events` is `lake_scoped` joined with `known_people`).
 
 Columns of both event views: event_id, message_id, person, person_key, anchor, source,
 channel, type, event, ts, day, received_at, active, revenue, currency, properties, traits
@@ -143,11 +145,12 @@ def define_views(db: duckdb.DuckDBPyConnection, lake: LakeSnapshot, scope: Scope
     for condition in scope.filters:
         conditions.append(condition.sql(values))
     where = " AND ".join(conditions) or "true"
-    # Views cannot hold parameters: the filters' values are inlined as SQL literals.
+    # Views cannot hold parameters: the filters' values are inlined as SQL literals. The
+    # filters name stored columns only, so they apply before attribution.
     db.execute(
-        f"CREATE VIEW events AS SELECT * FROM ({attributed.format(source='lake_range')}) "
-        f"WHERE {_inline(where, values)}"
+        f"CREATE VIEW lake_scoped AS SELECT * FROM lake_range WHERE {_inline(where, values)}"
     )
+    db.execute(f"CREATE VIEW events AS {attributed.format(source='lake_scoped')}")
 
 
 def define_people(db: duckdb.DuckDBPyConnection, lake: LakeSnapshot) -> None:

@@ -1,0 +1,106 @@
+"""The funnel walk's inputs: anchors found through the person index, and the step events
+sorted by person, time and event id through one packed 64-bit key (funnel_walk.read_stream),
+including the path where the time must be shifted to fit beside the person's number."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from omnicx.analytics import funnel_walk
+from omnicx.analytics.funnel_events import StepEvents
+from omnicx.analytics.funnel_walk import read_stream
+from omnicx.analytics.person_index import PersonIndex, person_index
+
+
+@pytest.fixture
+def db() -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect()
+    yield connection
+    connection.close()
+
+
+def _people(connection: duckdb.DuckDBPyConnection, rows: list[tuple[int, int]]) -> PersonIndex:
+    connection.execute(
+        "CREATE OR REPLACE TEMP TABLE known_people (anchor BIGINT, person_key BIGINT)"
+    )
+    if rows:
+        connection.executemany("INSERT INTO known_people VALUES (?, ?)", rows)
+    return person_index(connection)
+
+
+@pytest.mark.parametrize("base", [1, 10**15, -(10**12)], ids=["dense", "sparse", "negative"])
+def test_anchors_find_their_person_and_unknown_anchors_none(
+    db: duckdb.DuckDBPyConnection, base: int
+) -> None:
+    # Two anchors of one person (a merge), one of another; the keys are the lake's hashes.
+    index = _people(db, [(base, -7), (base + 5, 99), (base + 9, -7)])
+    assert index.size == 2
+    numbers = index.numbers(np.array([base + 9, base, base + 5, base + 1, base + 10**6]))
+    assert list(index.keys[numbers[:3]]) == [-7, -7, 99]
+    assert list(numbers[3:]) == [-1, -1]
+
+
+def test_an_index_without_people_knows_no_anchor(db: duckdb.DuckDBPyConnection) -> None:
+    index = _people(db, [])
+    assert index.size == 0
+    assert list(index.numbers(np.array([1, 2]))) == [-1, -1]
+
+
+def _events(
+    people: PersonIndex, person: list[int], time: list[int], ids: list[int], steps: list[int]
+) -> StepEvents:
+    size = len(person)
+    return StepEvents(
+        person=np.array(person, np.int64),
+        time=np.array(time, np.int64),
+        event_id=np.array(ids, np.int64),
+        steps=np.array(steps, np.uint32),
+        touch=None,
+        breakdown=pa.chunked_array([pa.nulls(size, pa.string())]),
+        people=people,
+    )
+
+
+@st.composite
+def streams(draw: st.DrawFn) -> tuple[int, list[int], list[int], list[int], list[int]]:
+    people = draw(st.integers(1, 9))
+    size = draw(st.integers(1, 40))
+    # Times from a few clustered values (ties) to far apart (the shifted path).
+    spread = draw(st.sampled_from([3, 1_000, 2**40, 2**61]))
+    person = draw(st.lists(st.integers(0, people - 1), min_size=size, max_size=size))
+    time = draw(st.lists(st.integers(-spread, spread), min_size=size, max_size=size))
+    ids = draw(st.permutations(range(1, size + 1)))
+    steps = draw(st.lists(st.integers(0, 3), min_size=size, max_size=size))
+    return people, person, time, list(ids), steps
+
+
+@settings(max_examples=150, deadline=None)
+@given(case=streams(), key_bits=st.sampled_from([64, 40, 12]))
+def test_the_stream_is_each_persons_step_events_by_time_then_id(
+    case: tuple[int, list[int], list[int], list[int], list[int]], key_bits: int
+) -> None:
+    people_count, person, time, ids, steps = case
+    keys = np.arange(people_count, dtype=np.int64) * 1000
+    people = PersonIndex(keys, np.arange(people_count, dtype=np.int64), np.arange(people_count))
+    events = _events(people, person, time, ids, steps)
+    connection = duckdb.connect()
+    original = funnel_walk.KEY_BITS
+    funnel_walk.KEY_BITS = key_bits  # narrow keys: times are shifted, ties broken by the exact time
+    try:
+        stream = read_stream(connection, events, strict=False)
+    finally:
+        funnel_walk.KEY_BITS = original
+        connection.close()
+    sequenced = [r for r in range(len(person)) if steps[r]]
+    expected = sorted(sequenced, key=lambda r: (person[r], time[r], ids[r]))
+    assert list(stream.row) == expected
+    assert list(stream.person) == [person[r] for r in expected]
+    assert list(stream.time) == [time[r] for r in expected]
+    assert list(stream.steps) == [steps[r] for r in expected]
