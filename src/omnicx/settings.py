@@ -68,6 +68,11 @@ class Settings:
     )
     """Processing processes per server process; None: the database's default
     (`processing_workers_for`)."""
+    processing_wake: str | None = field(
+        default_factory=lambda: os.environ.get("OMNICX_PROCESSING_WAKE") or None
+    )
+    """The socket a server process wakes the processing stage through, when the stage runs
+    in another process tree (set by `omnicx serve --workers N` for its server processes)."""
     trusted_proxies: tuple[Network, ...] = field(
         default_factory=lambda: _networks_env("OMNICX_TRUSTED_PROXIES", "127.0.0.1,::1")
     )
@@ -100,6 +105,7 @@ SETTING_ENV_VARS = (
     "OMNICX_LOG_LEVEL",
     "OMNICX_RUN_PROCESSING",
     "OMNICX_PROCESSING_WORKERS",
+    "OMNICX_PROCESSING_WAKE",
     "OMNICX_TRUSTED_PROXIES",
     "OMNICX_SECRET_KEY",
     "OMNICX_LAKE_DIR",

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 
 from omnicx.api import runtime as runtime_module
 from omnicx.api.runtime import ProcessingProcess, Runtime
+from omnicx.api.wake import WakeListener, WakeSender
 from omnicx.collect import sources
 from omnicx.collect.stream import StampedRow
 from omnicx.collect.tables import source_daily_counts
@@ -59,3 +62,40 @@ def test_server_processes_are_tuned_for_the_intake() -> None:
         gc.set_threshold(*thresholds)
         sys.setswitchinterval(interval)
         gc.unfreeze()
+
+
+def test_a_server_process_wakes_processing_run_by_another_process(
+    engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `omnicx serve --workers N`: the supervisor runs the processing processes and listens
+    # on a socket; each server process sends to it after its commits.
+    monkeypatch.setattr(runtime_module, "tune_server_process", lambda: None)
+    with engine.begin() as connection:
+        source_id = sources.add(connection, name="web", channel="web").id
+    woken = threading.Event()
+    listener = WakeListener(woken.set)
+    listener.start()
+    settings = Settings(
+        database_url=database_url, run_processing=False, processing_wake=str(listener.path)
+    )
+    runtime = Runtime.open(settings, serving=True)
+    try:
+        assert runtime.processing is None
+        assert not woken.is_set()
+        now = utc_now()
+        row = StampedRow(source_id, "web", "m1", "track", "E", "u", None, now, now, b"{}")
+        runtime.writer.write_blocking([row])
+        assert woken.wait(10), "the commit sent no wake-up"
+    finally:
+        runtime.close()
+        listener.close()
+    assert not listener.path.exists()
+    assert not listener.path.parent.exists()
+
+
+def test_a_wake_up_nobody_listens_to_is_dropped_quietly(tmp_path: Path) -> None:
+    sender = WakeSender(str(tmp_path / "gone.sock"))
+    try:
+        sender.send()  # the supervisor stopped first: the events are durable, nothing to do
+    finally:
+        sender.close()

@@ -105,8 +105,9 @@ class OmnicxServer:
     as they would against a real deployment.
     """
 
-    def __init__(self, database_url: str, log_path: Path) -> None:
+    def __init__(self, database_url: str, log_path: Path, *, workers: int = 1) -> None:
         self.database_url = database_url
+        self.workers = workers
         self.port = free_port()
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
@@ -141,6 +142,7 @@ class OmnicxServer:
         with self.log_path.open("ab") as log:
             log.write(f"\n===== start #{self.starts} =====\n".encode())
             serve = ("serve", "--db", self.database_url, "--port", str(self.port))
+            serve += ("--workers", str(self.workers))
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "omnicx", *serve],
                 stdin=subprocess.DEVNULL,

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
+from omnicx.api.wake import WakeSender
 from omnicx.audiences.syncs import SyncScheduler
 from omnicx.collect.group_commit import GroupCommitWriter
 from omnicx.collect.processing import ProcessingStage
@@ -253,6 +254,8 @@ class Runtime:
     writer: GroupCommitWriter
     keys: WriteKeyCache
     processing: Processing | None
+    wake: WakeSender | None = None
+    """Wakes a processing stage run by another process (`omnicx serve --workers N`)."""
 
     @classmethod
     def open(cls, settings: Settings, *, serving: bool = False) -> Runtime:
@@ -273,10 +276,14 @@ class Runtime:
                 processing = processing_processes(settings.database_url, count)
             else:
                 processing = ProcessingStage(engine, stream_consumers())
+        wake = (
+            WakeSender(settings.processing_wake)
+            if processing is None and settings.processing_wake
+            else None
+        )
+        on_commit = processing.notify if processing else wake.send if wake else None
         writer = GroupCommitWriter(
-            engine,
-            max_pending=settings.max_pending_events,
-            on_commit=processing.notify if processing else None,
+            engine, max_pending=settings.max_pending_events, on_commit=on_commit
         )
         runtime = cls(
             settings,
@@ -284,6 +291,7 @@ class Runtime:
             writer,
             WriteKeyCache(engine, ttl=settings.write_key_cache_seconds),
             processing,
+            wake,
         )
         if serving:
             tune_server_process()
@@ -295,6 +303,8 @@ class Runtime:
     def close(self) -> None:
         """Commits what is queued, stops the background threads, closes connections."""
         self.writer.stop()
+        if self.wake:
+            self.wake.close()
         if self.processing:
             self.processing.stop()
         self.keys.close()

@@ -6,6 +6,8 @@ import gc
 import os
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -106,6 +108,7 @@ def serve(
     with open_database(url) as engine:
         shown = engine.url.render_as_string(hide_password=True)
         dialect = engine.dialect.name
+        in_memory = engine.url.database in (None, "", ":memory:")
     settings = Settings(database_url=url, run_processing=processing)
     log_config = configure(fmt=settings.log_format, level=settings.log_level)
     children = processing_workers_for(settings.processing_workers, dialect)
@@ -142,19 +145,46 @@ def serve(
     _tune_garbage_collector()
     if workers > 1:
         # Only uvicorn's supervisor starts worker processes; each builds its app from the
-        # environment, so the processing choice travels there too.
-        os.environ["OMNICX_RUN_PROCESSING"] = "1" if processing else "0"
-        sock = config.bind_socket()
-        Multiprocess(config, sockets=[sock]).run()
+        # environment. The processing stage runs once, from this supervisor, not in each.
+        supervised = processing and not in_memory
+        os.environ["OMNICX_RUN_PROCESSING"] = "1" if processing and not supervised else "0"
+        with _supervised_processing(url, settings.processing_workers, run=supervised):
+            sock = config.bind_socket()
+            Multiprocess(config, sockets=[sock]).run()
     else:
         uvicorn.Server(config).run()
+
+
+@contextmanager
+def _supervised_processing(url: str, requested: int | None, *, run: bool) -> Iterator[None]:
+    """Runs the processing processes of `omnicx serve --workers N` (if `run`; `requested`
+    of them, else the database's default), woken by the server processes through a socket
+    (api/wake.py)."""
+    if not run:
+        yield
+        return
+    from omnicx.api.runtime import processing_processes, processing_worker_count
+    from omnicx.api.wake import WakeListener
+
+    with open_database(url) as engine:
+        count = processing_worker_count(requested, engine.dialect.name)
+    stage = processing_processes(url, count)
+    stage.start()
+    listener = WakeListener(stage.notify)
+    listener.start()
+    os.environ["OMNICX_PROCESSING_WAKE"] = str(listener.path)
+    try:
+        yield
+    finally:
+        listener.close()
+        stage.stop()
 
 
 def _processing_line(processing: bool, children: int, workers: int) -> str:
     if not processing:
         return "off (run `omnicx worker`)"
     shown = "a child process" if children == 1 else f"{children} child processes"
-    return shown + (" of each server process" if workers > 1 else "")
+    return shown + (f", shared by the {workers} server processes" if workers > 1 else "")
 
 
 def _tune_garbage_collector() -> None:
