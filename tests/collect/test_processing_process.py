@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import os
+import signal
 import sys
 import threading
 import time
@@ -99,3 +101,55 @@ def test_a_wake_up_nobody_listens_to_is_dropped_quietly(tmp_path: Path) -> None:
         sender.send()  # the supervisor stopped first: the events are durable, nothing to do
     finally:
         sender.close()
+
+
+def test_a_processing_process_that_dies_is_started_again_and_resumes(
+    engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The kernel kills it for memory, or it crashes: `omnicx serve` starts another, which
+    # resumes from the checkpoints (nothing counted twice, nothing missed).
+    monkeypatch.setattr(runtime_module, "tune_server_process", lambda: None)
+    monkeypatch.setattr(runtime_module, "RESTART_CHECK_SECONDS", 0.1)
+    monkeypatch.setattr(runtime_module, "RESTART_FIRST_DELAY", 0.1)
+    with engine.begin() as connection:
+        source_id = sources.add(connection, name="web", channel="web").id
+    settings = Settings(database_url=database_url, processing_workers=1)
+    runtime = Runtime.open(settings, serving=True)
+    processing = runtime.processing
+    try:
+        assert isinstance(processing, ProcessingProcess)
+        now = utc_now()
+
+        def rows(prefix: str) -> list[StampedRow]:
+            return [
+                StampedRow(
+                    source_id, "web", f"{prefix}{i}", "track", "E", "u", None, now, now, b"{}"
+                )
+                for i in range(20)
+            ]
+
+        runtime.writer.write_blocking(rows("before"))
+        _wait_for_counted(engine, 20)
+        first = processing.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (processing.pid == first or processing.exitcode):
+            time.sleep(0.05)
+        assert processing.pid != first, "no new processing process was started"
+        assert processing.restarts == 1
+        runtime.writer.write_blocking(rows("after"))
+        _wait_for_counted(engine, 40)
+    finally:
+        runtime.close()
+    assert processing.exitcode is not None  # stopped with the server, not started again
+
+
+def _wait_for_counted(engine: Engine, expected: int) -> None:
+    deadline = time.monotonic() + 60
+    counted = 0
+    while time.monotonic() < deadline and counted < expected:
+        time.sleep(0.1)
+        with engine.connect() as connection:
+            counted = sum(connection.execute(select(source_daily_counts.c.events)).scalars())
+    assert counted == expected

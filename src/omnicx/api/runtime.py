@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -28,6 +29,13 @@ log = logging.getLogger("omnicx.processing")
 
 WAKE_CHECK_SECONDS = 0.02
 """How often the processing child looks for the writer's commits (and for its parent)."""
+
+RESTART_CHECK_SECONDS = 1.0
+"""How often a restarting `ProcessingProcess` looks whether its child is still running."""
+RESTART_FIRST_DELAY = 1.0
+RESTART_MAX_DELAY = 60.0
+"""A child that ends is started again after RESTART_FIRST_DELAY seconds, doubling while it
+keeps ending within RESTART_MAX_DELAY of its start, never waiting longer than that."""
 
 SWITCH_INTERVAL = 0.0005
 """Seconds a thread may hold the GIL while another waits for it (CPython's default: 0.005)."""
@@ -72,6 +80,9 @@ class ProcessingProcess:
     writer. The child runs the same `ProcessingStage` on the same database (checkpoints make
     it exactly-once whoever runs it); the writer's commits wake it through a shared event.
     `run_syncs`: the child also delivers segment syncs to webhooks (`SyncScheduler`).
+    `restart`: a child that ends without being asked to (killed by the kernel for memory, a
+    crash) is started again, after 1 s, doubling up to a minute while it keeps ending within
+    a minute of its start; it resumes from the consumers' checkpoints.
     """
 
     def __init__(
@@ -81,49 +92,98 @@ class ProcessingProcess:
         poll: float = 1.0,
         run_syncs: bool = True,
         name: str = "omnicx-processing",
+        restart: bool = False,
     ) -> None:
         self.run_syncs = run_syncs
-        context = multiprocessing.get_context("spawn")
+        self.name = name
+        self._context = multiprocessing.get_context("spawn")
         # Lock-free shared counters, not Events: a parent killed (kill -9) while holding an
         # Event's lock would leave the child blocked on it forever, processing as an orphan.
-        self._wake: Any = context.RawValue("Q", 0)
-        self._stop: Any = context.RawValue("b", 0)
-        self._processed: Any = context.RawValue("q", 0)
-        self._process = context.Process(
-            target=_processing_main,
-            args=(
-                database_url,
-                poll,
-                self._wake,
-                self._stop,
-                self._processed,
-                os.getpid(),
-                run_syncs,
-            ),
-            name=name,
-            daemon=True,
+        self._wake: Any = self._context.RawValue("Q", 0)
+        self._stop: Any = self._context.RawValue("b", 0)
+        self._processed: Any = self._context.RawValue("q", 0)
+        self._args = (
+            database_url,
+            poll,
+            self._wake,
+            self._stop,
+            self._processed,
+            os.getpid(),
+            run_syncs,
+        )
+        self._process = self._new_process()
+        self._restart = restart
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._ended_children_processed = 0
+        self.restarts = 0
+        """How many times a child was started again after it ended."""
+
+    def _new_process(self) -> Any:
+        return self._context.Process(
+            target=_processing_main, args=self._args, name=self.name, daemon=True
         )
 
     @property
     def processed(self) -> int:
-        """Events the child has handled."""
-        return int(self._processed.value)
+        """Events the child (and any it replaced) has handled."""
+        return self._ended_children_processed + int(self._processed.value)
 
     @property
     def exitcode(self) -> int | None:
         """The child's exit code once it has ended, else None."""
-        return self._process.exitcode
+        code: int | None = self._process.exitcode
+        return code
+
+    @property
+    def pid(self) -> int | None:
+        """The running child's process id."""
+        pid: int | None = self._process.pid
+        return pid
 
     def notify(self) -> None:
         """Wakes the child (called by the writer thread after each commit)."""
         self._wake.value += 1  # a lost increment under a race only delays a wake-up
 
     def start(self) -> None:
-        """Starts the child process."""
+        """Starts the child process (and, with `restart`, the thread that watches it)."""
         self._process.start()
+        if self._restart:
+            self._watcher = threading.Thread(
+                target=self._watch, name=f"{self.name}-watch", daemon=True
+            )
+            self._watcher.start()
+
+    def _watch(self) -> None:
+        delay = RESTART_FIRST_DELAY
+        started = time.monotonic()
+        while not self._stopping.wait(RESTART_CHECK_SECONDS):
+            code = self._process.exitcode
+            if code is None:
+                continue
+            if time.monotonic() - started > RESTART_MAX_DELAY:
+                delay = RESTART_FIRST_DELAY  # it had been running well: not a crash loop
+            log.error(
+                "the processing process %s ended (exit code %s); starting it again in %.0f s",
+                self.name,
+                code,
+                delay,
+            )
+            if self._stopping.wait(delay):
+                return
+            self._ended_children_processed += int(self._processed.value)
+            self._processed.value = 0
+            self._process = self._new_process()
+            self._process.start()
+            self.restarts += 1
+            started = time.monotonic()
+            delay = min(delay * 2, RESTART_MAX_DELAY)
 
     def ask_to_stop(self) -> None:
         """Asks the child to finish its batch and stop, without waiting for it."""
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join()  # no child is started after this
         self._stop.value = 1
 
     def stop(self) -> None:
@@ -141,10 +201,16 @@ class ProcessingProcesses:
     consumer's checkpoint row, and a process skips the consumers another one holds, so one
     resolves identities while another builds profiles. One of them delivers segment syncs."""
 
-    def __init__(self, database_url: str, count: int, *, poll: float = 1.0) -> None:
+    def __init__(
+        self, database_url: str, count: int, *, poll: float = 1.0, restart: bool = False
+    ) -> None:
         self.children = [
             ProcessingProcess(
-                database_url, poll=poll, run_syncs=n == 0, name=f"omnicx-processing-{n + 1}"
+                database_url,
+                poll=poll,
+                run_syncs=n == 0,
+                name=f"omnicx-processing-{n + 1}",
+                restart=restart,
             )
             for n in range(count)
         ]
@@ -173,10 +239,12 @@ class ProcessingProcesses:
 
 
 def processing_processes(database_url: str, count: int, *, poll: float = 1.0) -> Processing:
-    """`count` processing processes on the database (one is a `ProcessingProcess` alone)."""
+    """`count` processing processes on the database (one is a `ProcessingProcess` alone), as
+    `omnicx serve` runs them: a child that ends is started again (`omnicx worker` stops
+    instead, for its service manager to decide)."""
     if count == 1:
-        return ProcessingProcess(database_url, poll=poll)
-    return ProcessingProcesses(database_url, count, poll=poll)
+        return ProcessingProcess(database_url, poll=poll, restart=True)
+    return ProcessingProcesses(database_url, count, poll=poll, restart=True)
 
 
 def processing_worker_count(
