@@ -1,12 +1,13 @@
 """A funnel's step and exclusion events, read once from the lake into numpy and Arrow.
 
 `load_step_events(db, spec)` reads the scope's events that match a step or an exclusion (in
-a strict funnel, every touchpoint too), finds each one's person with a PersonIndex (an array
-lookup rather than a hash join with the people table), and registers them in `db` as the
-view `funnel_events` for the SQL parts of the funnel (funnel_sql.py): `p` (the lake's
-`person_key`), `t` (time, microseconds), `id`, a flag per step (`s1`..) and exclusion
-(`x1`..), `touch` (strict funnels) and the breakdown value `b`. The walk (funnel_walk.py)
-takes the same events from the returned arrays, without another query.
+a strict funnel, every touchpoint too) and finds each one's person with a PersonIndex (an
+array lookup rather than a hash join with the people table). Where a part of the funnel is
+computed in SQL (funnel_sql.py: unordered funnels, exclusions) it registers them in `db` as
+the view `funnel_events`: `p` (the lake's `person_key`), `t` (time, microseconds), `id`, a
+flag per step (`s1`..) and exclusion (`x1`..), `touch` (strict funnels) and the breakdown
+value `b`. The walk (funnel_walk.py) takes the same events from the returned arrays, without
+another query.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def load_step_events(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> StepEve
         breakdown=table.column("b"),
         people=people,
     )
-    _register(db, spec, events, table)
+    if spec.ordering is Ordering.unordered or spec.exclusions:
+        _register(db, spec, events, table)  # the only parts of a funnel that read it in SQL
     return events
 
 

@@ -85,7 +85,7 @@ def _attributed_rows(spec: FunnelSpec, walked: pa.Table) -> pa.Array:
     rows = np.zeros(len(depth), np.int64)
     for d in range(1, len(spec.steps) + 1):
         at = depth == d
-        rows[at] = walked.column(f"r{d}").to_numpy(zero_copy_only=False)[at]
+        rows[at] = walked.column(f"r{d}").fill_null(0).to_numpy()[at]
     return pa.array(rows)
 
 
