@@ -159,30 +159,37 @@ def freshness(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
                 except httpx.TransportError:
                     pass
                 time.sleep(0.1)
-            load = subprocess.Popen(
-                [
-                    "wrk",
-                    "-t",
-                    "1",
-                    "-c",
-                    str(args.freshness_connections),
-                    "-d",
-                    f"{args.freshness_seconds}s",
-                    "--timeout",
-                    "60s",
-                    "-s",
-                    str(ROOT / "bench" / "post.lua"),
-                    f"{base}/v1/batch",
-                    "--",
-                    str(templates),
-                    f"fresh-{name}",
-                    "/v1/batch",
-                    basic,
-                ],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
+            paced = _PacedLoad(base, basic, templates, args.freshness_rate, name)
+            load = (
+                None
+                if args.freshness_rate
+                else subprocess.Popen(
+                    [
+                        "wrk",
+                        "-t",
+                        "1",
+                        "-c",
+                        str(args.freshness_connections),
+                        "-d",
+                        f"{args.freshness_seconds}s",
+                        "--timeout",
+                        "60s",
+                        "-s",
+                        str(ROOT / "bench" / "post.lua"),
+                        f"{base}/v1/batch",
+                        "--",
+                        str(templates),
+                        f"fresh-{name}",
+                        "/v1/batch",
+                        basic,
+                    ],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
             )
+            if args.freshness_rate:
+                paced.start(args.freshness_seconds)
             time.sleep(2)  # let the load settle
             ends = time.monotonic() + args.freshness_seconds - 4
             n = 0
@@ -210,7 +217,10 @@ def freshness(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
                         break
                     time.sleep(0.01)
                 time.sleep(0.2)
-            out, _ = load.communicate(timeout=args.freshness_seconds + 120)
+            if load is not None:
+                out, _ = load.communicate(timeout=args.freshness_seconds + 120)
+            else:
+                out = paced.finish()
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -225,7 +235,8 @@ def freshness(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
     requests = load_figures.get("requests", 0)
     return {
         "backend": name,
-        "connections": args.freshness_connections,
+        "load": f"paced at {args.freshness_rate:,} events/s" if args.freshness_rate else "wrk",
+        "connections": 1 if args.freshness_rate else args.freshness_connections,
         "background_events_per_second": round(requests * 100 / args.freshness_seconds),
         "probes": len(latencies),
         "p50_s": pct(0.5),
@@ -236,13 +247,66 @@ def freshness(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
     }
 
 
+class _PacedLoad:
+    """Batches of 100 posted at a steady rate from a thread (wrk cannot hold a rate): the
+    freshness a deployment sees at a load its processing keeps up with. `finish` returns
+    a line in wrk's WRK_JSON form."""
+
+    def __init__(self, base: str, auth: str, templates: Path, rate: int, run: str) -> None:
+        import threading
+
+        self._base, self._auth, self._rate, self._run = base, auth, rate, run
+        self._bodies = templates.read_text().splitlines()
+        self._thread = threading.Thread(target=self._post, daemon=True)
+        self._seconds = 0.0
+        self.sent = 0
+        self.late = 0
+
+    def start(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._thread.start()
+
+    def _post(self) -> None:
+        import httpx
+
+        interval = 100 / self._rate
+        started = time.monotonic()
+        with httpx.Client(timeout=60) as client:
+            n = 0
+            while (due := started + n * interval) < started + self._seconds:
+                wait = due - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                else:
+                    self.late += 1
+                body = self._bodies[n % len(self._bodies)]
+                parts = body.split(sample_events.MARKER)
+                unique = "".join(
+                    part + (f"{self._run}-{n}-{i}" if i < len(parts) - 1 else "")
+                    for i, part in enumerate(parts)
+                )
+                response = client.post(
+                    f"{self._base}/v1/batch",
+                    content=unique,
+                    headers={"Authorization": self._auth, "Content-Type": "application/json"},
+                )
+                response.raise_for_status()
+                self.sent += 1
+                n += 1
+
+    def finish(self) -> str:
+        self._thread.join(self._seconds + 120)
+        return "WRK_JSON " + json.dumps({"requests": self.sent, "late": self.late})
+
+
 def print_report(results: list[dict[str, Any]]) -> None:
     for result in results:
         if "probes" in result:
             print(
                 f"\n## freshness on {result['backend']}: {result['probes']} probes under "
                 f"{result['background_events_per_second']:,} events/s of batches "
-                f"({result['connections']} connections): p50 {result['p50_s']} s, "
+                f"({result['load']}, {result['connections']} connections): "
+                f"p50 {result['p50_s']} s, "
                 f"p95 {result['p95_s']} s, p99 {result['p99_s']} s, max {result['max_s']} s"
             )
             continue
@@ -277,6 +341,12 @@ def main() -> None:
     parser.add_argument("--freshness", action="store_true", help="measure 2xx-to-profile time")
     parser.add_argument("--freshness-seconds", type=int, default=30)
     parser.add_argument("--freshness-connections", type=int, default=8)
+    parser.add_argument(
+        "--freshness-rate",
+        type=int,
+        default=0,
+        help="post batches at this many events/s from one connection instead of wrk's full load",
+    )
     parser.add_argument("--replay", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.replay:
