@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import Engine
 
 from omnicx.collect import sources
+from omnicx.collect.processing import process_available
+from omnicx.pipeline import stream_consumers
 from omnicx.store.clock import as_utc
 from tests.collect.helpers import add_source, basic, rejected, running_app, stored
 
@@ -377,6 +379,26 @@ def test_healthz(engine: Engine, database_url: str) -> None:
         response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["database"] == "ok"
+
+
+def test_healthz_says_how_far_behind_each_consumer_is(engine: Engine, database_url: str) -> None:
+    # Processing runs elsewhere (`--no-processing`, `omnicx worker`, the supervisor of
+    # `serve --workers N`): the server still tells how much is left to process.
+    key = add_source(engine)
+    with running_app(database_url, run_processing=False) as client:
+        answer = client.post(
+            "/v1/batch", json={"batch": [_track(f"m{i}") for i in range(3)]}, headers=basic(key)
+        )
+        assert answer.status_code == 200
+        before = client.get("/healthz").json()
+        process_available(engine, stream_consumers())
+        after = client.get("/healthz").json()
+    names = [c.name for c in stream_consumers()]
+    assert set(before["processing_lag"]) == set(names)
+    assert before["processed_events"] is None
+    head = max(r["id"] for r in stored(engine))
+    assert before["processing_lag"] == dict.fromkeys(names, head)  # nothing processed yet
+    assert after["processing_lag"] == dict.fromkeys(names, 0)
 
 
 def test_many_refused_messages_are_counted_not_all_listed(
