@@ -92,3 +92,10 @@ def test_server_processes_share_one_set_of_processing_processes(
     wait_until(caught_up, "processing to reach the last event", timeout=60)
     assert sum(counted_per_source(engine).values()) == 40
     assert counted_per_source(engine) == stored_per_source(engine)
+
+    # Any server process tells how far processing is (it runs in neither of them).
+    def health_shows_caught_up() -> bool:
+        health = httpx.get(f"{server.url}/healthz", timeout=10).json()
+        return bool(health["processing_lag"]) and set(health["processing_lag"].values()) == {0}
+
+    wait_until(health_shows_caught_up, "/healthz to show every consumer caught up", timeout=60)
