@@ -5,6 +5,8 @@ collect → identity → profiles → (analytics, audiences): later domains add 
 
 from __future__ import annotations
 
+from functools import cache
+
 from omnicx.analytics.consumer import LakeWriter
 from omnicx.audiences.consumer import SegmentMembership
 from omnicx.collect.processing import SourceActivity, StreamConsumer
@@ -21,3 +23,9 @@ def stream_consumers() -> list[StreamConsumer]:
         LakeWriter(),
         SegmentMembership(),
     ]
+
+
+@cache
+def consumer_names() -> tuple[str, ...]:
+    """The consumers' names, in processing order (how far each is: `collect.processing.lags`)."""
+    return tuple(c.name for c in stream_consumers())

@@ -18,6 +18,7 @@ from omnicx.collect import sources as source_service
 from omnicx.collect.emit import system_source_id
 from omnicx.collect.processing import SourceActivity, process_available
 from omnicx.console.sources_view import masked, masked_text
+from omnicx.pipeline import stream_consumers
 from tests.collect.helpers import basic
 from tests.console.support import ROLE_EMAILS, sign_in
 
@@ -461,3 +462,23 @@ def test_payloads_mask_personal_data_for_roles_without_it() -> None:
     assert hidden["traits"] == {"email": "a•••@e•••.com", "phone": "+31•••••••78", "plan": "gold"}
     assert hidden["context"]["note"] == "write to b•••@e•••.org please"
     assert masked_text("no address here") == "no address here"
+
+
+def test_the_list_says_how_far_processing_is(console: TestClient, engine: Engine) -> None:
+    source = _add(engine)
+    for n in range(3):
+        answer = _track(console, source.write_keys[0], {"userId": f"u{n}", "event": "Visit"})
+        assert answer.status_code == 200
+    sign_in(console, "marketer")
+    behind = _text(console.get("/console/sources"))
+    # Nothing processed yet: the first step holds up the others.
+    assert re.search(
+        r"Processing has [\d,]+ events left to handle; the step furthest behind: counting "
+        r"events per source\.",
+        behind,
+    ), behind
+    sign_in(console, "marketer", language="lv")
+    assert "Vēl jāapstrādā" in _text(console.get("/console/sources"))
+    process_available(engine, stream_consumers())
+    sign_in(console, "marketer")
+    assert "Processing is up to date" in _text(console.get("/console/sources"))

@@ -18,7 +18,7 @@ from omnicx.collect import api as collect_api
 from omnicx.collect import browser as collect_browser
 from omnicx.collect.processing import lags
 from omnicx.console.mount import mount_console
-from omnicx.pipeline import stream_consumers
+from omnicx.pipeline import consumer_names
 from omnicx.settings import Settings
 
 
@@ -91,7 +91,6 @@ def create_app(settings: Settings | None = None, *, serving: bool = False) -> Fa
     app.include_router(collect_browser.router)
     mount_api(app)  # the admin API under /api: routers listed in api/routers.py, bearer auth
     mount_console(app)  # the web console under /console: session cookies, pages
-    consumer_names = [c.name for c in stream_consumers()]
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database readiness")
     def healthz(request: Request, response: Response) -> dict[str, Any]:
@@ -101,7 +100,7 @@ def create_app(settings: Settings | None = None, *, serving: bool = False) -> Fa
             with runtime.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
                 # Wherever processing runs (this process, the supervisor's, `omnicx worker`).
-                behind = lags(connection, consumer_names)
+                behind = lags(connection, consumer_names())
             database = "ok"
         except Exception as exc:  # report, don't crash: this is what monitoring polls
             database = f"unavailable: {exc.__class__.__name__}"

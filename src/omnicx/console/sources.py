@@ -21,9 +21,11 @@ from omnicx.access.sessions import ConsoleSession
 from omnicx.collect import inspection
 from omnicx.collect import sources as source_service
 from omnicx.collect.browser import public_host
+from omnicx.collect.processing import lags
 from omnicx.console.rendering import render
 from omnicx.console.security import engine_of, require
 from omnicx.console.sources_view import event_view, rejection_view
+from omnicx.pipeline import consumer_names
 from omnicx.store.clock import utc_now
 
 router = APIRouter()
@@ -96,6 +98,7 @@ def _list_page(
         keys = inspection.valid_keys(connection, [s.id for s in listed])
         today = inspection.events_on_day(connection, now.date().isoformat())
         rejected = inspection.rejections_since(connection, now - timedelta(hours=24))
+        behind = lags(connection, consumer_names())
     rows: list[dict[str, Any]] = [
         {
             "source": source,
@@ -120,6 +123,8 @@ def _list_page(
             "form": form or {"name": "", "channel": "web"},
             "notice": notice if named else None,
             "notice_name": named,
+            # The step most behind; between equals the earliest, which holds the others up.
+            "furthest": max(behind.items(), key=lambda item: item[1], default=None),
         },
         status_code=status_code,
     )
