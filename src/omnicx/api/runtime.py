@@ -287,7 +287,7 @@ def _processing_main(
 
     settings = Settings(database_url=database_url)
     configure(fmt=settings.log_format, level=settings.log_level)
-    engine = make_engine(database_url)
+    engine = make_engine(database_url, keep_connections=True)
     stage = ProcessingStage(engine, stream_consumers(), poll=poll)
     stage.start()
     # Segment deliveries to webhooks run beside processing: `omnicx serve` has no other

@@ -36,11 +36,12 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 @contextmanager
-def open_database(db: str | None) -> Iterator[Engine]:
-    """Opens (and migrates) the database, turning connection failures into a clear error."""
+def open_database(db: str | None, *, keep_connections: bool = False) -> Iterator[Engine]:
+    """Opens (and migrates) the database, turning connection failures into a clear error.
+    `keep_connections`: see store.engine.make_engine (long-running processing)."""
     url = resolve_database_url(db)
     try:
-        engine = make_engine(url)
+        engine = make_engine(url, keep_connections=keep_connections)
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
         fail(
             f"{url!r} is not a database URL omnicx can use ({exc}). "

@@ -231,7 +231,7 @@ def worker(
     settings = Settings()
     configure(fmt=settings.log_format, level=settings.log_level)
     consumers = stream_consumers()
-    with open_database(db) as engine:
+    with open_database(db, keep_connections=True) as engine:
         if once:
             handled = process_available(engine, consumers)
             console.print(f"Processed {handled:,} events; lag now {lag(engine, consumers)}.")

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.pool import NullPool, QueuePool, StaticPool
 
 from omnicx.store.config import normalise_url
 
@@ -22,11 +22,16 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
-    """Creates an engine for the URL with omnicx's connection settings."""
+def make_engine(url: str, *, pool_size: int = 5, keep_connections: bool = False) -> Engine:
+    """Creates an engine for the URL with omnicx's connection settings.
+
+    `keep_connections`: on a SQLite file, pool connections instead of opening one per
+    transaction, for a process that runs many small transactions (the processing stage:
+    opening a connection and setting it up was 8 % of its CPU time under a steady load).
+    PostgreSQL engines always pool."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        return _make_sqlite_engine(url)
+        return _make_sqlite_engine(url, keep_connections=keep_connections)
     return create_engine(
         url,
         pool_size=pool_size,
@@ -36,14 +41,18 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     )
 
 
-def _make_sqlite_engine(url: str) -> Engine:
+def _make_sqlite_engine(url: str, *, keep_connections: bool = False) -> Engine:
     memory = url in ("sqlite://", "sqlite:///:memory:")
-    engine = create_engine(
-        url,
-        connect_args={"check_same_thread": False, "timeout": 60},
-        # A file database needs no pool (opening is cheap) and a pool would hold WAL readers.
-        poolclass=StaticPool if memory else NullPool,
-    )
+    if memory:
+        pooling: dict[str, Any] = {"poolclass": StaticPool}
+    elif keep_connections:
+        # An idle pooled connection holds no transaction (the pool rolls back on return), so
+        # no WAL snapshot that would hold checkpoints back.
+        pooling = {"poolclass": QueuePool, "pool_size": 2, "max_overflow": 8}
+    else:
+        # Opening is cheap next to most transactions, and nothing stays open between them.
+        pooling = {"poolclass": NullPool}
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60}, **pooling)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
