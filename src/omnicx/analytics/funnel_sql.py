@@ -57,36 +57,38 @@ def attempts(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> None:
 
 
 def _ordered_chosen(db: duckdb.DuckDBPyConnection, spec: FunnelSpec, events: StepEvents) -> None:
-    """`funnel_chosen` for an ordered or strict funnel, from the walk (funnel_walk.py), with
-    `wb`, the breakdown value of the attributed event: the walk knows its row, so the value
-    is taken from the array (no join)."""
+    """`funnel_chosen` for an ordered or strict funnel, from the walk (funnel_walk.py): the
+    attributed event's time `at` and id `ai`, and `wb`, its breakdown value (the walk knows
+    its row, so the value is taken from the array, no join)."""
     strict = spec.ordering is Ordering.strict
     n = len(spec.steps)
     walked = best_attempts(
         read_stream(db, events, strict=strict), events, n, spec.window_us, strict=strict
     )
-    walked = walked.append_column("wb", events.breakdown.take(_attributed_rows(spec, walked)))
+    walked = walked.append_column("at", _attributed(spec, walked, "t"))
+    walked = walked.append_column("ai", _attributed(spec, walked, "i"))
+    walked = walked.append_column("wb", events.breakdown.take(_attributed(spec, walked, "r")))
     db.register("funnel_walked", walked)
     positions = ", ".join(f"r{j}" for j in range(1, n + 1))
-    attributed = ", ".join(f"{_attributed_ordered(spec, column)} AS a{column}" for column in "ti")
     db.execute(
-        f"CREATE TEMP VIEW funnel_chosen AS SELECT * EXCLUDE ({positions}), {attributed} "
-        "FROM funnel_walked"
+        f"CREATE TEMP VIEW funnel_chosen AS SELECT * EXCLUDE ({positions}) FROM funnel_walked"
     )
 
 
-def _attributed_rows(spec: FunnelSpec, walked: pa.Table) -> pa.Array:
-    """The `funnel_events` row of each attempt's attributed event (null: none)."""
+def _attributed(spec: FunnelSpec, walked: pa.Table, column: str) -> pa.Array:
+    """Of each attempt's attributed event (the breakdown value's), the walk's `column`: its
+    time (t), id (i) or `funnel_events` row (r); null where there is none."""
     attribution = spec.attribution
     if attribution.kind in ("step", "first"):
         step = attribution.step if attribution.kind == "step" else 1
-        return walked.column(f"r{step}").combine_chunks()
+        return walked.column(f"{column}{step}").combine_chunks()
+    # The last step reached: step d of an attempt of depth d (never null).
     depth = walked.column("d").to_numpy()
-    rows = np.zeros(len(depth), np.int64)
+    values = np.zeros(len(depth), np.int64)
     for d in range(1, len(spec.steps) + 1):
         at = depth == d
-        rows[at] = walked.column(f"r{d}").fill_null(0).to_numpy()[at]
-    return pa.array(rows)
+        values[at] = walked.column(f"{column}{d}").fill_null(0).to_numpy()[at]
+    return pa.array(values)
 
 
 def _breakdown_join(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> tuple[str, str]:
@@ -111,17 +113,6 @@ def _breakdown_join(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> tuple[st
     step = spec.attribution.step if spec.attribution.kind == "step" else None
     events = f"(SELECT id, b FROM funnel_events WHERE s{step})" if step else "funnel_events"
     return "e.b", f"LEFT JOIN {events} e ON e.id = f.ai"
-
-
-def _attributed_ordered(spec: FunnelSpec, column: str) -> str:
-    """SQL over `funnel_walked`: the time (`column` t), id (i) or `funnel_events` row (r) of
-    the event the breakdown value comes from."""
-    attribution = spec.attribution
-    if attribution.kind == "step":
-        return f"{column}{attribution.step}"
-    if attribution.kind == "first":
-        return f"{column}1"
-    return _by_depth(len(spec.steps), lambda d: f"{column}{d}", depth="d")
 
 
 def _unordered_chosen(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> None:

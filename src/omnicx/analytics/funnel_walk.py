@@ -30,7 +30,6 @@ steps are found by walking the same "latest event of the previous step" links ba
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,25 +110,24 @@ def read_stream(db: duckdb.DuckDBPyConnection, events: StepEvents, *, strict: bo
     ordered = db.sql(f"SELECT {wanted} FROM funnel_sort ORDER BY k, {ties}").to_arrow_table()
     db.unregister("funnel_sort")
     del columns, key
-    column = _numpy_of(ordered)
-    sorted_key = column("k").view(np.uint64)
+    sorted_key = _column(ordered, "k").view(np.uint64)
     sorted_person = (sorted_key >> np.uint64(time_bits)).view(np.int64)
     if shift:
-        sorted_time = column("t")
+        sorted_time = _column(ordered, "t")
     else:
         sorted_time = (sorted_key & np.uint64((1 << time_bits) - 1)).view(np.int64)
         sorted_time += earliest
     return Stream(
-        sorted_person, sorted_time, column("steps").astype(np.uint32, copy=False), column("r")
+        sorted_person,
+        sorted_time,
+        _column(ordered, "steps").astype(np.uint32, copy=False),
+        _column(ordered, "r"),
     )
 
 
-def _numpy_of(table: pa.Table) -> Callable[[str], npt.NDArray[Any]]:
-    def column(name: str) -> npt.NDArray[Any]:
-        values: npt.NDArray[Any] = table.column(name).to_numpy()
-        return values
-
-    return column
+def _column(table: pa.Table, name: str) -> npt.NDArray[Any]:
+    values: npt.NDArray[Any] = table.column(name).to_numpy()
+    return values
 
 
 def best_attempts(
