@@ -70,6 +70,9 @@ def test_kept_connections_are_reused_and_hold_nothing_between_transactions(
             connection.exec_driver_sql("INSERT INTO t VALUES (1)")
             second = connection.connection.driver_connection
         assert first is second
+        # The pool keeps the file open already: wal_kept takes no connection of its own.
+        with wal_kept(engine):
+            assert engine.pool.checkedout() == 0
         # Idle in the pool, it keeps no snapshot that would hold the WAL back...
         assert not _checkpoint_blocked(path)
         # ... as a connection reading in a transaction does (what the check would catch).

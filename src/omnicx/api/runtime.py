@@ -22,7 +22,7 @@ from omnicx.collect.processing import ProcessingStage
 from omnicx.collect.sources import WriteKeyCache
 from omnicx.pipeline import stream_consumers
 from omnicx.settings import Settings, processing_workers_for
-from omnicx.store.engine import make_engine
+from omnicx.store.engine import is_in_memory, make_engine
 from omnicx.store.migrate import ensure_current
 
 log = logging.getLogger("omnicx.processing")
@@ -173,9 +173,11 @@ class ProcessingProcess:
                 return
             self._ended_children_processed += int(self._processed.value)
             self._processed.value = 0
-            self._process = self._new_process()
-            self._process.start()
+            process = self._new_process()
+            process.start()
+            # Counted before it is published: whoever sees the new child sees the restart.
             self.restarts += 1
+            self._process = process
             started = time.monotonic()
             delay = min(delay * 2, RESTART_MAX_DELAY)
 
@@ -339,7 +341,7 @@ class Runtime:
         ensure_current(engine)
         processing: Processing | None = None
         if settings.run_processing:
-            if serving and engine.url.database not in (None, "", ":memory:"):
+            if serving and not is_in_memory(engine):
                 count = processing_worker_count(settings.processing_workers, engine.dialect.name)
                 processing = processing_processes(settings.database_url, count)
             else:

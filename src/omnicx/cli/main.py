@@ -38,6 +38,7 @@ from omnicx.cli import tokens as tokens_cli
 from omnicx.cli import users as users_cli
 from omnicx.cli.common import DbOption, console, open_database
 from omnicx.store.config import DATABASE_URL_ENV, resolve_database_url
+from omnicx.store.engine import is_in_memory
 
 app = typer.Typer(
     name="omnicx",
@@ -108,7 +109,7 @@ def serve(
     with open_database(url) as engine:
         shown = engine.url.render_as_string(hide_password=True)
         dialect = engine.dialect.name
-        in_memory = engine.url.database in (None, "", ":memory:")
+        in_memory = is_in_memory(engine)
     settings = Settings(database_url=url, run_processing=processing)
     log_config = configure(fmt=settings.log_format, level=settings.log_level)
     children = processing_workers_for(settings.processing_workers, dialect)
@@ -148,7 +149,11 @@ def serve(
         # environment. The processing stage runs once, from this supervisor, not in each.
         supervised = processing and not in_memory
         os.environ["OMNICX_RUN_PROCESSING"] = "1" if processing and not supervised else "0"
-        with _supervised_processing(url, settings.processing_workers, run=supervised):
+        # The same count as `children`, with the warning when SQLite turns more down.
+        from omnicx.api.runtime import processing_worker_count
+
+        count = processing_worker_count(settings.processing_workers, dialect) if supervised else 0
+        with _supervised_processing(url, count):
             sock = config.bind_socket()
             Multiprocess(config, sockets=[sock]).run()
     else:
@@ -156,18 +161,15 @@ def serve(
 
 
 @contextmanager
-def _supervised_processing(url: str, requested: int | None, *, run: bool) -> Iterator[None]:
-    """Runs the processing processes of `omnicx serve --workers N` (if `run`; `requested`
-    of them, else the database's default), woken by the server processes through a socket
-    (api/wake.py)."""
-    if not run:
+def _supervised_processing(url: str, count: int) -> Iterator[None]:
+    """Runs the `count` processing processes of `omnicx serve --workers N` (0: none), woken
+    by the server processes through a socket (api/wake.py)."""
+    if not count:
         yield
         return
-    from omnicx.api.runtime import processing_processes, processing_worker_count
+    from omnicx.api.runtime import processing_processes
     from omnicx.api.wake import WakeListener
 
-    with open_database(url) as engine:
-        count = processing_worker_count(requested, engine.dialect.name)
     stage = processing_processes(url, count)
     stage.start()
     listener = WakeListener(stage.notify)

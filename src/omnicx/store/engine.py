@@ -22,6 +22,12 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def is_in_memory(engine: Engine) -> bool:
+    """Tells whether the engine's database is an in-memory SQLite one (private to this
+    engine: no other process, or engine, can see it)."""
+    return is_sqlite(engine) and engine.url.database in (None, "", ":memory:")
+
+
 def make_engine(url: str, *, pool_size: int = 5, keep_connections: bool = False) -> Engine:
     """Creates an engine for the URL with omnicx's connection settings.
 
@@ -81,7 +87,7 @@ def read_only_engine(engine: Engine) -> Engine:
     database's write lock; a lookup only reads, and in WAL mode reads need no lock at all.
     An in-memory database is private to its engine's one connection: it keeps that engine.
     """
-    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+    if not is_sqlite(engine) or is_in_memory(engine):
         return engine
     reader = create_engine(
         engine.url,
@@ -102,13 +108,14 @@ def read_only_engine(engine: Engine) -> Engine:
 
 @contextmanager
 def wal_kept(engine: Engine) -> Iterator[None]:
-    """Holds one idle connection to a SQLite file while the block runs.
+    """Holds one idle connection to a SQLite file while the block runs, where the engine
+    opens a connection per transaction (not `keep_connections`, whose pool keeps them).
 
-    The engine opens a connection per transaction, and SQLite checkpoints the whole WAL into
-    the database (and deletes it) when its last connection closes: a processing loop paid that
-    at every batch (5 % of a catch-up). The idle connection holds no transaction, so it keeps
-    no snapshot and blocks no checkpoint; SQLite's automatic checkpoints go on as usual."""
-    if not is_sqlite(engine) or engine.url.database in (None, "", ":memory:"):
+    SQLite checkpoints the whole WAL into the database (and deletes it) when its last
+    connection closes: a processing loop paid that at every batch (5 % of a catch-up). The
+    idle connection holds no transaction, so it keeps no snapshot and blocks no checkpoint;
+    SQLite's automatic checkpoints go on as usual."""
+    if not is_sqlite(engine) or is_in_memory(engine) or not isinstance(engine.pool, NullPool):
         yield
         return
     with engine.connect():  # opens the file at once; nothing is executed on it
