@@ -121,6 +121,13 @@ def _iso(instant: datetime) -> str:
     return instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def with_message_ids(template: str, prefix: str) -> str:
+    """A template with each `MARKER` replaced by `PREFIX-1`, `PREFIX-2`, ... (as post.lua
+    does for wrk): every message of a run gets its own messageId."""
+    parts = template.split(MARKER)
+    return parts[0] + "".join(f"{prefix}-{i}{part}" for i, part in enumerate(parts[1:], 1))
+
+
 def batch_templates(count: int, size: int, seed: int = 1) -> list[str]:
     """`count` distinct batch bodies of `size` messages each, as one-line JSON."""
     rng = random.Random(seed)

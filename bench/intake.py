@@ -895,9 +895,9 @@ def stage_costs(batch_size: int, repeat: int = 7) -> dict[str, float]:
     def bodies(templates: list[str], count: int) -> list[bytes]:
         out = []
         for n in range(count):
-            parts = templates[n % len(templates)].split(sample_events.MARKER)
-            text = parts[0] + "".join(f"s-{n}-{i}{p}" for i, p in enumerate(parts[1:], 1))
-            out.append(text.encode())
+            out.append(
+                sample_events.with_message_ids(templates[n % len(templates)], f"s-{n}").encode()
+            )
         return out
 
     def best(run: Any, raws: list[bytes]) -> float:
@@ -952,9 +952,7 @@ def ceiling_rows(source_id: int, count: int, batch_size: int, run_id: str) -> li
     rows: list[Any] = []
     n = 0
     while len(rows) < count:
-        body = templates[n % len(templates)]
-        parts = body.split(sample_events.MARKER)
-        text = parts[0] + "".join(f"{run_id}-{n}-{i}{p}" for i, p in enumerate(parts[1:], 1))
+        text = sample_events.with_message_ids(templates[n % len(templates)], f"{run_id}-{n}")
         prepared = prepare(
             json.loads(text), owner=owner, message_type=None, received_at=utc_now(),
             max_message_bytes=32 * 1024,

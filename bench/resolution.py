@@ -279,11 +279,8 @@ class _PacedLoad:
                     time.sleep(wait)
                 else:
                     self.late += 1
-                body = self._bodies[n % len(self._bodies)]
-                parts = body.split(sample_events.MARKER)
-                unique = "".join(
-                    part + (f"{self._run}-{n}-{i}" if i < len(parts) - 1 else "")
-                    for i, part in enumerate(parts)
+                unique = sample_events.with_message_ids(
+                    self._bodies[n % len(self._bodies)], f"{self._run}-{n}"
                 )
                 response = client.post(
                     f"{self._base}/v1/batch",
