@@ -1,5 +1,5 @@
 """Each person's best attempt at a funnel, computed set-based in DuckDB (the ordered and
-strict chains in numpy: funnel_walk.py).
+strict chains by a compiled walk: funnel_walk.py).
 
 `attempts(db, spec)` leaves the temporary table `funnel_people`, one row per person who did
 the first step: `p` (the person's key), `d` (steps reached), `start` (when the attempt began,
@@ -17,9 +17,10 @@ time and id as two BIGINTs: sorting and joining 128-bit numbers costs twice as m
 How it stays fast (a 4-step funnel over 10M events): only the step and exclusion events are
 read, once, into arrays (funnel_events.py), each event's person found by an array lookup
 rather than a join; people are keyed by the lake's 64-bit `person_key` (strings are slow to
-sort and join); an ordered or strict funnel's chains need one sort of a 64-bit key per step
-event (funnel_walk.py), after which the breakdown value is taken from the attributed event's
-row in the array; the unordered funnel needs one window pass.
+sort and join); an ordered or strict funnel's chains need one counting sort of the step
+events by person and one compiled pass over them (funnel_walk.py), after which the
+breakdown value is taken from the attributed event's row in the array; the unordered funnel
+needs one window pass.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def _ordered_chosen(db: duckdb.DuckDBPyConnection, spec: FunnelSpec, events: Ste
     strict = spec.ordering is Ordering.strict
     n = len(spec.steps)
     walked = best_attempts(
-        read_stream(db, events, strict=strict), events, n, spec.window_us, strict=strict
+        read_stream(events, strict=strict), events, n, spec.window_us, strict=strict
     )
     walked = walked.append_column("at", _attributed(spec, walked, "t"))
     walked = walked.append_column("ai", _attributed(spec, walked, "i"))

@@ -1,16 +1,14 @@
-"""Each person's best attempt at an ordered or strict funnel, from the step events in time
-order: DuckDB sorts them once (by one 64-bit key, the person's number and the time), numpy
-walks them.
+"""Each person's best attempt at an ordered or strict funnel, from the step events: a
+counting sort puts them in (person, time, event id) order and one compiled pass walks them.
 
-Why not joins: the chain of an ordered funnel is "the latest event of step j-1 before each
-event of step j", an ASOF join per step, each sorting its two sides again (and on a 128-bit
-key, as a person's events are ordered by time *then* event id); the best attempt per person
-is then an aggregate over every level. Sorted once by (person, time, id), an event's place
-is its position in the stream, and "the latest event of step j-1 before x" is a running
-count of step j-1 events read at x's position: numpy answers it for every step in less
-than the sort's time (about 0.2 s for the four steps of 5.6 M step events, 0.4 s with the
-choice of each person's best attempt, against 0.45 s for the sort and 1.8 s for the ASOF
-join of the second step alone).
+Why not joins or whole-array passes: the chain of an ordered funnel is "the latest event of
+step j-1 before each event of step j", an ASOF join per step, each sorting its two sides
+again (on a 128-bit key: time *then* event id). Sorted once, it is state carried along each
+person's events, which numpy could only express as a dozen passes over arrays of millions
+(about 1 s for four steps of 5.6 M events, beside 0.45 s for DuckDB's sort); compiled
+(compiled.py), the counting sort and the walk take a tenth of that together. People are
+numbered densely (PersonIndex), so the sort is by bucket: one pass counts each person's
+events, one places them, and a person's few events are sorted by time and id in place.
 
 The recurrence (docs/analytics/funnels.md has the rules it implements). For each event x
 of step j, `start_j(x)` is the start of the chain with the latest start that reaches step j
@@ -24,110 +22,70 @@ at x, or none:
 Taking the latest step j-1 event q, whether or not it reached step j-1, is exact: starts
 only grow along a person's events, and if q reached no valid chain, neither can x (its
 time is at least q's, so an earlier, smaller start is out of the window for x as it was
-for q). The best attempt is then the person's first event at their deepest step; its
-steps are found by walking the same "latest event of the previous step" links back.
+for q). The best attempt is the person's first event at their deepest step, with the chain
+that reached it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import duckdb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from omnicx.analytics.compiled import compiled
 from omnicx.analytics.funnel_events import StepEvents
+from omnicx.analytics.funnel_spec import MAX_STEPS
 
 Positions = npt.NDArray[np.int64]
 
-KEY_BITS = 64
-"""The width of the sort key (tests narrow it to reach the shifted-time path with small
-numbers)."""
+_INSERTION_LIMIT = 32
+"""A person's events beyond this many are sorted by two stable sorts, not by insertion."""
+
+
+STEP_BITS = MAX_STEPS
+"""The low bits of a Stream's `packed` hold the event's steps, the rest its row."""
 
 
 @dataclass(frozen=True, slots=True)
 class Stream:
-    """The sequenced events (step events; in a strict funnel also every touchpoint), sorted
-    by person, time and event id."""
+    """The sequenced events (step events; in a strict funnel also every touchpoint) in
+    (person, time, event id) order, person by person."""
 
-    person: npt.NDArray[np.int64]
-    """The person's number (PersonIndex): ascending along the stream."""
-    time: npt.NDArray[np.int64]
-    steps: npt.NDArray[np.uint32]
-    """Bit j-1 set: the event matches step j."""
-    row: Positions
-    """The event's row in `funnel_events` (StepEvents), where the rest of it is."""
+    starts: Positions
+    """Person number p's events are at positions starts[p]:starts[p + 1]."""
+    time: Positions
+    packed: Positions
+    """The event's row in `funnel_events` (StepEvents), where the rest of it is, shifted
+    left by STEP_BITS, and its steps (bit j-1 set: the event matches step j). One column,
+    not two: the sort writes each event's columns to a random place, a cache miss each."""
 
-    def of_step(self, step: int) -> npt.NDArray[np.bool_]:
-        """Which events match step `step` (1-based)."""
-        matches: npt.NDArray[np.bool_] = (self.steps >> np.uint32(step - 1)) & np.uint32(1) == 1
-        return matches
+    @property
+    def row(self) -> Positions:
+        rows: Positions = self.packed >> STEP_BITS
+        return rows
+
+    @property
+    def steps(self) -> Positions:
+        steps: Positions = self.packed & ((1 << STEP_BITS) - 1)
+        return steps
 
 
-def read_stream(db: duckdb.DuckDBPyConnection, events: StepEvents, *, strict: bool) -> Stream:
-    """The sequenced events among `events`, sorted.
-
-    One sort key of 64 bits: the person's number above the time since the earliest event
-    (shifted right as far as the two need to fit, which a lake spanning under 2**64 / people
-    microseconds never needs), then the event id (and the exact time, when it was shifted)
-    for ties. DuckDB sorts it on both cores, and hands back the sorted key (the person and
-    the time come out of it) with the steps and rows as payload: numpy's argsort alone takes
-    three times as long, and gathering columns by the order as long again.
-    """
+def read_stream(events: StepEvents, *, strict: bool) -> Stream:
+    """The sequenced events among `events`, in order."""
     sequenced = events.steps != 0
     if strict and events.touch is not None:
         sequenced |= events.touch
-    if sequenced.all():
-        time, person, steps, ids = events.time, events.person, events.steps, events.event_id
-        rows = np.arange(len(events), dtype=np.int64)
-    else:
-        rows = np.flatnonzero(sequenced)
-        time, person = events.time[rows], events.person[rows]
-        steps, ids = events.steps[rows], events.event_id[rows]
-    if not len(rows):
-        return Stream(person, time, steps, rows)
-    person_bits = max(events.people.size - 1, 1).bit_length()
-    time_bits = KEY_BITS - person_bits
-    earliest = int(time.min())
-    shift = max((int(time.max()) - earliest).bit_length() - time_bits, 0)
-    # In place where it can be: on this kind of machine a fresh 50 MB array costs as much
-    # in page faults as the arithmetic.
-    key = person.astype(np.uint64)
-    key <<= np.uint64(time_bits)
-    since = (time - earliest).view(np.uint64)
-    if shift:
-        since >>= np.uint64(shift)
-    key |= since
-    del since
-    columns = {"k": key, "id": ids, "steps": steps, "r": rows}
-    wanted, ties = "k, steps, r", "id"
-    if shift:
-        columns["t"] = time
-        wanted, ties = "k, t, steps, r", "t, id"
-    db.register("funnel_sort", pa.table(columns))
-    ordered = db.sql(f"SELECT {wanted} FROM funnel_sort ORDER BY k, {ties}").to_arrow_table()
-    db.unregister("funnel_sort")
-    del columns, key
-    sorted_key = _column(ordered, "k").view(np.uint64)
-    sorted_person = (sorted_key >> np.uint64(time_bits)).view(np.int64)
-    if shift:
-        sorted_time = _column(ordered, "t")
-    else:
-        sorted_time = (sorted_key & np.uint64((1 << time_bits) - 1)).view(np.int64)
-        sorted_time += earliest
-    return Stream(
-        sorted_person,
-        sorted_time,
-        _column(ordered, "steps").astype(np.uint32, copy=False),
-        _column(ordered, "r"),
+    starts, time, packed = _order(
+        events.person,
+        events.time,
+        events.event_id,
+        events.steps,
+        sequenced,
+        events.people.size,
     )
-
-
-def _column(table: pa.Table, name: str) -> npt.NDArray[Any]:
-    values: npt.NDArray[Any] = table.column(name).to_numpy()
-    return values
+    return Stream(starts, time, packed)
 
 
 def best_attempts(
@@ -136,117 +94,134 @@ def best_attempts(
     """One row per person with a step-1 event: p (`person_key`), d (steps reached), start,
     and per step j the time `tj`, event id `ij` and `funnel_events` row `rj` of the event
     that completed it (null past d)."""
-    levels = [_first_step(stream)]
-    for j in range(2, n + 1):
-        levels.append(_next_step(stream, levels[-1], j, window_us, strict=strict))
-    depth, chosen = _best(stream, levels, events.people.size)
-    kept = np.flatnonzero(depth > 0)  # people without a step-1 event are not in the funnel
-    depth, chosen = depth[kept], chosen[kept]
-    reached = _chain(levels, depth, chosen)
+    owner, depth, chain = _walk(stream.starts, stream.time, stream.packed, n, window_us, strict)
     columns: dict[str, pa.Array] = {
-        "p": pa.array(events.people.keys[kept]),
+        "p": pa.array(events.people.keys[owner]),
         "d": pa.array(depth),
-        "start": pa.array(stream.time[reached[0]]),
+        "start": pa.array(stream.time[chain[:, 0]]),
     }
-    rows = [stream.row[positions] for positions in reached]
-    for name, values in (
-        ("t", [stream.time[positions] for positions in reached]),
-        ("i", [events.event_id[r] for r in rows]),
-        ("r", rows),
-    ):
-        for j in range(1, n + 1):
-            columns[f"{name}{j}"] = pa.array(values[j - 1], mask=depth < j)
+    for j in range(1, n + 1):
+        at = np.maximum(chain[:, j - 1], 0)  # -1 past the depth: masked
+        rows = stream.packed[at] >> STEP_BITS
+        past = depth < j
+        columns[f"t{j}"] = pa.array(stream.time[at], mask=past)
+        columns[f"i{j}"] = pa.array(events.event_id[rows], mask=past)
+        columns[f"r{j}"] = pa.array(rows, mask=past)
     return pa.table(columns)
 
 
-@dataclass(frozen=True, slots=True)
-class _Level:
-    """The events of one step, in stream order: whether a chain reaches the step at each,
-    with which start, and through which event of the previous step."""
-
-    rows: Positions
-    """Their positions in the stream."""
-    reached: npt.NDArray[np.bool_]
-    start: npt.NDArray[np.int64]
-    """The chain's start (meaningless where not reached)."""
-    back: Positions
-    """Index into the previous level's `rows` of the chain's previous step."""
-    before: Positions
-    """For each position of the stream, how many of this level's events come before it."""
-
-
-def _first_step(stream: Stream) -> _Level:
-    matches = stream.of_step(1)
-    rows = np.flatnonzero(matches)
-    return _Level(
-        rows,
-        np.ones(len(rows), np.bool_),
-        stream.time[rows],
-        np.zeros(0, np.int64),
-        _counts_before(matches),
-    )
-
-
-def _counts_before(matches: npt.NDArray[np.bool_]) -> Positions:
-    counts = np.cumsum(matches, dtype=np.int64)
-    counts -= matches
-    return counts
-
-
-def _next_step(
-    stream: Stream, previous: _Level, step: int, window_us: int, *, strict: bool
-) -> _Level:
-    """Level `step` from the level before it (see the module's documentation)."""
-    matches = stream.of_step(step)
-    rows = np.flatnonzero(matches)
-    nowhere = np.zeros(len(rows), np.int64)
-    if not len(previous.rows):  # nobody did the previous step
-        unreached = np.zeros(len(rows), np.bool_)
-        return _Level(rows, unreached, nowhere, nowhere, _counts_before(matches))
-    # The latest event of the previous step before each event (in a strict funnel it must
-    # be the event just before), of the same person.
-    back = previous.before[rows] - 1
-    found = back >= 0
-    back = np.maximum(back, 0)
-    origin = previous.rows[back]
-    if strict:
-        found &= origin == rows - 1
-    start = previous.start[back]
-    reached = found & previous.reached[back] & (stream.person[origin] == stream.person[rows])
-    reached &= stream.time[rows] - start <= window_us
-    return _Level(rows, reached, start, back, _counts_before(matches))
+@compiled
+def _order(
+    person: Positions,
+    time: Positions,
+    ids: Positions,
+    steps: npt.NDArray[np.uint32],
+    sequenced: npt.NDArray[np.bool_],
+    people: int,
+) -> tuple[Positions, Positions, Positions]:
+    """The Stream's columns of the rows where `sequenced`: a stable counting sort by person
+    that carries the columns along (reading them back through an order would cost a cache
+    miss per column and event), then each person's events sorted in place (by id where
+    times are equal, read from `ids` only then)."""
+    starts = np.zeros(people + 1, np.int64)
+    for row in range(len(person)):
+        if sequenced[row]:
+            starts[person[row] + 1] += 1
+    for p in range(people):
+        starts[p + 1] += starts[p]
+    size = starts[people]
+    out_time = np.empty(size, np.int64)
+    out_packed = np.empty(size, np.int64)
+    fill = starts[:people].copy()
+    for row in range(len(person)):
+        if sequenced[row]:
+            at = fill[person[row]]
+            fill[person[row]] = at + 1
+            out_time[at] = time[row]
+            out_packed[at] = (row << STEP_BITS) | steps[row]
+    for p in range(people):
+        low, high = starts[p], starts[p + 1]
+        if high - low <= _INSERTION_LIMIT:
+            for i in range(low + 1, high):
+                t, packed = out_time[i], out_packed[i]
+                k = i - 1
+                while k >= low and (
+                    out_time[k] > t
+                    or (
+                        out_time[k] == t
+                        and ids[out_packed[k] >> STEP_BITS] > ids[packed >> STEP_BITS]
+                    )
+                ):
+                    out_time[k + 1], out_packed[k + 1] = out_time[k], out_packed[k]
+                    k -= 1
+                out_time[k + 1], out_packed[k + 1] = t, packed
+        else:  # a busy person (a shared device, a bot): by id, then stably by time
+            by = np.argsort(ids[out_packed[low:high] >> STEP_BITS], kind="mergesort")
+            by = by[np.argsort(out_time[low:high][by], kind="mergesort")] + low
+            out_time[low:high] = out_time[by]
+            out_packed[low:high] = out_packed[by]
+    return starts, out_time, out_packed
 
 
-def _best(stream: Stream, levels: list[_Level], people: int) -> tuple[Positions, Positions]:
-    """Per person number: the deepest step reached (0: none) and the index into that
-    level's `rows` of the first event that reached it."""
+@compiled
+def _walk(
+    starts: Positions,
+    time: Positions,
+    packed: Positions,
+    n: int,
+    window: int,
+    strict: bool,
+) -> tuple[Positions, Positions, Positions]:
+    """Per person with a step-1 event, in person order: the person's number, the deepest
+    step reached, and the stream positions of that first deepest chain's events (-1 past
+    it)."""
+    people = len(starts) - 1
+    owner = np.empty(people, np.int64)
     depth = np.zeros(people, np.int64)
-    chosen = np.zeros(people, np.int64)
-    for step in range(len(levels), 0, -1):
-        level = levels[step - 1]
-        hits = np.flatnonzero(level.reached)
-        person = stream.person[level.rows[hits]]
-        # The stream is sorted by person: a person's first hit is where the person changes.
-        first = np.empty(len(person), np.bool_)
-        first[:1] = True
-        np.not_equal(person[1:], person[:-1], out=first[1:])
-        person, hits = person[first], hits[first]
-        new = depth[person] == 0
-        depth[person[new]] = step
-        chosen[person[new]] = hits[new]
-    return depth, chosen
-
-
-def _chain(levels: list[_Level], depth: Positions, chosen: Positions) -> list[Positions]:
-    """Stream positions of the events that completed steps 1..n of the chosen attempts (an
-    attempt's entries past its depth hold a position of no meaning)."""
-    n = len(levels)
-    reached: list[Positions] = [np.zeros(len(depth), np.int64) for _ in range(n)]
-    for d in range(1, n + 1):
-        at = np.flatnonzero(depth == d)
-        index = chosen[at]
-        for j in range(d, 0, -1):
-            reached[j - 1][at] = levels[j - 1].rows[index]
-            if j > 1:
-                index = levels[j - 1].back[index]
-    return reached
+    chain = np.full((people, n), -1, np.int64)
+    # The person's latest event of each step: its position, whether a chain reached it,
+    # that chain's start and its positions (chains[j, :j + 1]).
+    latest = np.full(n, -1, np.int64)
+    reached = np.zeros(n, np.bool_)
+    start = np.zeros(n, np.int64)
+    chains = np.full((n, n), -1, np.int64)
+    count = 0
+    for p in range(people):
+        if starts[p] == starts[p + 1]:
+            continue
+        owner[count] = p
+        latest[:] = -1
+        best = 0
+        for i in range(starts[p], starts[p + 1]):
+            t = time[i]
+            matched = packed[i] & ((1 << STEP_BITS) - 1)
+            # From the last step down: step j reads step j-1's latest event from before
+            # this one.
+            for j in range(n - 1, -1, -1):
+                if not (matched >> j) & 1:
+                    continue
+                if j == 0:
+                    ok, begun = True, t
+                else:
+                    q = latest[j - 1]
+                    begun = start[j - 1]
+                    ok = (
+                        q >= 0
+                        and reached[j - 1]
+                        and t - begun <= window
+                        and (not strict or q == i - 1)
+                    )
+                    if ok:
+                        for k in range(j):
+                            chains[j, k] = chains[j - 1, k]
+                latest[j], reached[j], start[j] = i, ok, begun
+                if ok:
+                    chains[j, j] = i
+                    if j + 1 > best:
+                        best = j + 1
+                        depth[count] = best
+                        for k in range(j + 1):
+                            chain[count, k] = chains[j, k]
+        if best:
+            count += 1
+    return owner[:count], depth[:count], chain[:count]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 import duckdb
 
@@ -20,10 +19,6 @@ from omnicx.analytics.funnel_results import (
     DroppedPerson,
     FunnelGroup,
     FunnelResult,
-    HistogramBin,
-    StepStats,
-    TimeToConvert,
-    histogram_edges,
 )
 from omnicx.analytics.funnel_spec import (
     Attribution,
@@ -36,6 +31,7 @@ from omnicx.analytics.funnel_spec import (
     funnel_spec,
 )
 from omnicx.analytics.funnel_sql import attempts
+from omnicx.analytics.funnel_stats import OVERALL, group_stats
 from omnicx.analytics.lake import LakeSnapshot
 from omnicx.analytics.phrases import analytics_wording as _say
 from omnicx.analytics.scope import Scope
@@ -94,8 +90,8 @@ def run_funnel(lake: LakeSnapshot, spec: FunnelSpec, *, scope: Scope | None = No
         keep_null = False
         if spec.breakdown is not None:
             kept, keep_null = _largest_values(db, spec.breakdown_limit)
-        groups = _group_stats(db, spec, kept, keep_null)
-    overall = groups.pop((None, False, True))
+        groups = group_stats(db, spec, kept, keep_null)
+    overall = groups.pop(OVERALL)
     return FunnelResult(
         steps=overall[0],
         time_to_convert=overall[1],
@@ -163,8 +159,8 @@ def _moment(microseconds: int) -> datetime:
 
 
 def _scalar(db: duckdb.DuckDBPyConnection, sql: str) -> int:
-    row = db.execute(sql).fetchone()
-    return int(row[0]) if row else 0
+    rows = db.execute(sql).fetchall()  # to the end: DuckDB refuses the next query otherwise
+    return int(rows[0][0]) if rows else 0
 
 
 def _largest_values(db: duckdb.DuckDBPyConnection, limit: int) -> tuple[list[str], bool]:
@@ -175,109 +171,3 @@ def _largest_values(db: duckdb.DuckDBPyConnection, limit: int) -> tuple[list[str
     counts.sort(key=lambda row: (-row[1], row[0] is None, row[0] or ""))
     chosen = [value for value, _ in counts[:limit]]
     return [v for v in chosen if v is not None], None in chosen
-
-
-_GroupKey = tuple[str | None, bool, bool]
-"""(value, other, overall)."""
-
-
-def _group_stats(
-    db: duckdb.DuckDBPyConnection, spec: FunnelSpec, kept: list[str], keep_null: bool
-) -> dict[_GroupKey, tuple[tuple[StepStats, ...], TimeToConvert]]:
-    n = len(spec.steps)
-    # The people counted, each with whether their value is one of those listed (read twice,
-    # by two small queries: cheaper than storing a copy).
-    grouped = (
-        "(SELECT *, CASE WHEN bv IS NULL THEN ? ELSE list_contains(?::VARCHAR[], bv) END "
-        "AS kept FROM funnel_people WHERE NOT excluded)"
-    )
-    if spec.breakdown is not None:
-        group, sets, bin_sets = (
-            "grouping(kept, gv) > 0, kept, gv",
-            "((), (kept, gv))",
-            "((bin), (kept, gv, bin))",
-        )
-    else:
-        group, sets, bin_sets = "true, NULL, NULL", "(())", "((bin))"
-    measures = []
-    for j in range(1, n + 1):
-        measures.append(f"count(*) FILTER (WHERE d >= {j})")
-        since_previous = f"(t{j} - t{j - 1}) / 1e6" if j > 1 else "NULL::DOUBLE"
-        since_start = f"(t{j} - start) / 1e6"
-        for value in (since_previous, since_start):
-            measures.append(f"median({value}) FILTER (WHERE d >= {j})")
-            measures.append(f"avg({value}) FILTER (WHERE d >= {j})")
-    rows = db.execute(
-        f"SELECT {group}, {', '.join(measures)} FROM (SELECT *, CASE WHEN kept THEN bv END "
-        f"AS gv FROM {grouped}) GROUP BY GROUPING SETS {sets}",
-        [keep_null, kept],
-    ).fetchall()
-    edges = histogram_edges(int(spec.window.total_seconds()))
-    bins = " ".join(f"WHEN total < {e * 1_000_000} THEN {i}" for i, e in enumerate(edges[1:-1]))
-    bin_of = f"CASE {bins} ELSE {len(edges) - 2} END" if bins else "0"
-    histogram_rows = db.execute(
-        f"SELECT {group}, bin, count(*) FROM (SELECT *, CASE WHEN kept THEN bv END AS gv, "
-        f"{bin_of} AS bin FROM (SELECT *, t{n} - start AS total "
-        f"FROM {grouped} WHERE d = {n})) GROUP BY GROUPING SETS {bin_sets}",
-        [keep_null, kept],
-    ).fetchall()
-    histograms: dict[_GroupKey, dict[int, int]] = {}
-    for overall, kept_value, value, bin_index, people in histogram_rows:
-        key = (None, False, True) if overall else (value, not kept_value, False)
-        histograms.setdefault(key, {})[bin_index] = people
-    result = {}
-    for overall, kept_value, value, *numbers in rows:
-        key = (None, False, True) if overall else (value, not kept_value, False)
-        steps = _steps(spec, numbers)
-        counts = histograms.get(key, {})
-        time = TimeToConvert(
-            people=steps[-1].count,
-            median_seconds=steps[-1].median_seconds_from_start,
-            average_seconds=steps[-1].average_seconds_from_start,
-            histogram=tuple(
-                HistogramBin(edges[i], edges[i + 1], counts.get(i, 0))
-                for i in range(len(edges) - 1)
-            ),
-        )
-        result[key] = (steps, time)
-    if (None, False, True) not in result:  # nobody in scope: GROUPING SETS gives no row
-        result[(None, False, True)] = (_steps(spec, [0, None, None, None, None] * n), _empty(edges))
-    return result
-
-
-def _steps(spec: FunnelSpec, numbers: Sequence[Any]) -> tuple[StepStats, ...]:
-    steps = []
-    first = previous = 0
-    for j, step in enumerate(spec.steps, 1):
-        count, median_previous, average_previous, median_start, average_start = numbers[
-            (j - 1) * 5 : j * 5
-        ]
-        if j == 1:
-            first = previous = count
-        dropped = previous - count if j > 1 else 0
-        steps.append(
-            StepStats(
-                index=j,
-                name=step.name,
-                event=step.event,
-                count=count,
-                conversion_from_start=count / first if first else None,
-                conversion_from_previous=(count / previous if previous else None)
-                if j > 1
-                else None,
-                dropped=dropped,
-                drop_off=(dropped / previous if previous else None) if j > 1 else None,
-                median_seconds_from_previous=median_previous,
-                average_seconds_from_previous=average_previous,
-                median_seconds_from_start=median_start,
-                average_seconds_from_start=average_start,
-            )
-        )
-        previous = count
-    return tuple(steps)
-
-
-def _empty(edges: list[int]) -> TimeToConvert:
-    return TimeToConvert(
-        0, None, None, tuple(HistogramBin(edges[i], edges[i + 1], 0) for i in range(len(edges) - 1))
-    )
