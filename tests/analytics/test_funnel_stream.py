@@ -11,7 +11,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from omnicx.analytics.funnel_events import StepEvents
@@ -37,7 +37,7 @@ def _people(connection: duckdb.DuckDBPyConnection, rows: list[tuple[int, int]]) 
 
 @pytest.mark.parametrize("base", [1, 10**15, -(10**12)], ids=["dense", "sparse", "negative"])
 def test_anchors_find_their_person_and_unknown_anchors_none(
-    db: duckdb.DuckDBPyConnection, base: int
+    db: duckdb.DuckDBPyConnection, base: int, kernels: str
 ) -> None:
     # Two anchors of one person (a merge), one of another; the keys are the lake's hashes.
     index = _people(db, [(base, -7), (base + 5, 99), (base + 9, -7)])
@@ -45,6 +45,27 @@ def test_anchors_find_their_person_and_unknown_anchors_none(
     numbers = index.numbers(np.array([base + 9, base, base + 5, base + 1, base + 10**6]))
     assert list(index.keys[numbers[:3]]) == [-7, -7, 99]
     assert list(numbers[3:]) == [-1, -1]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    owners=st.lists(
+        st.one_of(st.integers(-(2**63), 2**63 - 1), st.integers(-3, 3), st.just(2**62)),
+        max_size=300,
+    )
+)
+def test_people_are_numbered_densely_one_number_per_key(owners: list[int], kernels: str) -> None:
+    connection = duckdb.connect()
+    try:
+        index = _people(connection, [(anchor, key) for anchor, key in enumerate(owners)])
+    finally:
+        connection.close()
+    assert sorted(index.keys) == sorted(set(owners))  # each key once, numbered 0..n-1
+    numbers = index.numbers(np.arange(len(owners) + 2, dtype=np.int64))
+    assert [int(index.keys[n]) for n in numbers[: len(owners)]] == owners
+    assert list(numbers[len(owners) :]) == [-1, -1]
 
 
 def test_an_index_without_people_knows_no_anchor(db: duckdb.DuckDBPyConnection) -> None:
@@ -82,10 +103,12 @@ def streams(draw: st.DrawFn) -> tuple[int, list[int], list[int], list[int], list
     return people, person, time, list(ids), steps
 
 
-@settings(max_examples=200, deadline=None)
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(case=streams(), strict=st.booleans())
 def test_the_stream_is_each_persons_sequenced_events_by_time_then_id(
-    case: tuple[int, list[int], list[int], list[int], list[int]], strict: bool
+    case: tuple[int, list[int], list[int], list[int], list[int]], strict: bool, kernels: str
 ) -> None:
     people_count, person, time, ids, steps = case
     keys = np.arange(people_count, dtype=np.int64) * 1000

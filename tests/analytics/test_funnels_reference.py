@@ -176,10 +176,14 @@ def _time(time: dict[str, Any]) -> dict[str, Any]:
 @settings(
     max_examples=80,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
 @given(case=lakes())
-def test_funnel_matches_the_reference(case: dict[str, Any]) -> None:
+def test_funnel_matches_the_reference(case: dict[str, Any], kernels: str) -> None:
     note(repr(case))
     spec: ref.Spec = case["spec"]
     with tempfile.TemporaryDirectory() as directory:

@@ -78,26 +78,36 @@ def load_step_events(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> StepEve
 
 
 def _scan(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> pa.Table:
-    """The scope's step and exclusion events (and touchpoints), before attribution."""
+    """The scope's step and exclusion events (and touchpoints), before attribution, with
+    their `steps` bits."""
     parameters: list[Any] = []
-    steps = [condition(s, parameters) for s in spec.steps]
-    bits = " | ".join(f"(coalesce({s}, false)::UINTEGER << {j})" for j, s in enumerate(steps))
+    names = sorted({s.event for s in spec.steps} | {x.event.event for x in spec.exclusions})
+    # A step without filters is known from the event's name alone: DuckDB gives the name's
+    # place among `names` (one lookup per row), numpy turns it into step bits. Comparing
+    # the name once per step costs as much again as reading the rows.
+    parameters.append(names)
+    filtered = [
+        f"(coalesce({condition(s, parameters)}, false)::UINTEGER << {j})"
+        for j, s in enumerate(spec.steps)
+        if s.filters
+    ]
     exclusions = [
         f"coalesce({condition(x.event, parameters)}, false) AS x{i}"
         for i, x in enumerate(spec.exclusions, 1)
     ]
-    names = sorted({s.event for s in spec.steps} | {x.event.event for x in spec.exclusions})
     parameters.extend(names)
     named = f"event IN ({', '.join('?' for _ in names)})"
     columns = [
         "anchor",
         "epoch_us(ts) AS t",
         "event_id AS id",
-        f"{bits} AS steps",
+        "coalesce(list_position(?::VARCHAR[], event), 0)::UINTEGER AS name",
+        f"{' | '.join(filtered) if filtered else '0::UINTEGER'} AS filtered",
         *exclusions,
         f"{_breakdown_value(spec)} AS b",
     ]
-    wanted = ["steps <> 0", *(f"x{i}" for i in range(1, len(spec.exclusions) + 1))]
+    wanted = ["filtered <> 0", *(f"x{i}" for i in range(1, len(spec.exclusions) + 1))]
+    wanted += [f"name = {names.index(s.event) + 1}" for s in spec.steps if not s.filters]
     if spec.ordering is Ordering.strict:
         # No other touchpoint may come between two steps: the person's touchpoints are read
         # whole.
@@ -105,13 +115,18 @@ def _scan(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> pa.Table:
         named += f" OR {TOUCHPOINT}"
         wanted.append("touch")
     query = f"SELECT {', '.join(columns)} FROM lake_scoped WHERE {named}"
-    filtered = any(s.filters for s in spec.steps) or any(x.event.filters for x in spec.exclusions)
-    if filtered:
+    if filtered or any(x.event.filters for x in spec.exclusions):
         # A named event may match no step's filters; without filters every one matches
         # some step (a second pass over the rows costs a fifth of the scan).
         query = f"SELECT * FROM ({query}) WHERE {' OR '.join(wanted)}"
     # Arrow is the cheapest way out of DuckDB for millions of rows.
-    return db.sql(query, params=parameters).to_arrow_table()
+    table = db.sql(query, params=parameters).to_arrow_table()
+    masks = np.zeros(len(names) + 1, np.uint32)  # the steps each name is, unfiltered
+    for j, step in enumerate(spec.steps):
+        if not step.filters:
+            masks[names.index(step.event) + 1] |= np.uint32(1 << j)
+    steps = masks[table.column("name").to_numpy()] | table.column("filtered").to_numpy()
+    return table.append_column("steps", pa.array(steps, pa.uint32()))
 
 
 def _breakdown_value(spec: FunnelSpec) -> str:

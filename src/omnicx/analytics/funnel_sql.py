@@ -51,8 +51,11 @@ def attempts(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> None:
     else:
         _ordered_chosen(db, spec, events)
     value, joined = _breakdown_join(db, spec)
+    # Read three times (exclusions counted, breakdown values ranked, numbers): a table when
+    # computing it joins, a view when it is only the walk's arrays.
+    kind = "TABLE" if joined or spec.exclusions or spec.ordering is Ordering.unordered else "VIEW"
     db.execute(
-        f"CREATE TEMP TABLE funnel_people AS SELECT f.* EXCLUDE (wb), {value} AS bv, "
+        f"CREATE TEMP {kind} funnel_people AS SELECT f.* EXCLUDE (wb), {value} AS bv, "
         f"{_excluded(spec)} AS excluded FROM funnel_chosen f {joined}"
     )
 
@@ -68,7 +71,8 @@ def _ordered_chosen(db: duckdb.DuckDBPyConnection, spec: FunnelSpec, events: Ste
     )
     walked = walked.append_column("at", _attributed(spec, walked, "t"))
     walked = walked.append_column("ai", _attributed(spec, walked, "i"))
-    walked = walked.append_column("wb", events.breakdown.take(_attributed(spec, walked, "r")))
+    rows = _attributed(spec, walked, "r")
+    walked = walked.append_column("wb", _values_at(events.breakdown, rows))
     db.register("funnel_walked", walked)
     positions = ", ".join(f"r{j}" for j in range(1, n + 1))
     db.execute(
@@ -90,6 +94,16 @@ def _attributed(spec: FunnelSpec, walked: pa.Table, column: str) -> pa.Array:
         at = depth == d
         values[at] = walked.column(f"{column}{d}").fill_null(0).to_numpy()[at]
     return pa.array(values)
+
+
+def _values_at(values: pa.ChunkedArray, rows: pa.Array) -> pa.Array:
+    """values[rows]: through a dictionary, as the values are few and repeat (Arrow's take
+    of strings from a chunked array first copies every chunk into one array)."""
+    if values.null_count == len(values):  # no breakdown, or one read later (traits)
+        return pa.nulls(len(rows), values.type)
+    encoded = values.dictionary_encode()  # one dictionary for all chunks
+    indices = pa.chunked_array([chunk.indices for chunk in encoded.chunks]).combine_chunks()
+    return encoded.chunk(0).dictionary.take(indices.take(rows))
 
 
 def _breakdown_join(db: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> tuple[str, str]:

@@ -138,7 +138,7 @@ def _order(
             at = fill[person[row]]
             fill[person[row]] = at + 1
             out_time[at] = time[row]
-            out_packed[at] = (row << STEP_BITS) | steps[row]
+            out_packed[at] = (row << STEP_BITS) | np.int64(steps[row])
     for p in range(people):
         low, high = starts[p], starts[p + 1]
         if high - low <= _INSERTION_LIMIT:
