@@ -29,6 +29,7 @@ from omnicx.analytics.layout import (
     drop_files,
     person_key,
 )
+from omnicx.analytics.scratch import scratch
 
 COMPRESSION = "zstd"
 COPY_OPTIONS = f"FORMAT parquet, COMPRESSION {COMPRESSION}, PARQUET_VERSION V2"
@@ -140,7 +141,7 @@ def _keys_clash(table: pa.Table, stored: list[str]) -> bool:
     people files `stored` (which share none among themselves: they were checked when
     written). Only the stored rows with a key of `table` are compared, so a batch's check
     reads the stored keys and few profile ids."""
-    with duckdb.connect() as db:
+    with scratch() as db:
         db.register("fresh", table.select(["person_key", "profile_id"]))
         rows = "SELECT person_key, profile_id FROM fresh WHERE person_key IS NOT NULL"
         if stored:
@@ -182,7 +183,7 @@ def compact(
     merges = _planned_merges(manifest.event_files, days)
     if merges:
         # One DuckDB for every merge: a catch-up's batch spans many days.
-        with duckdb.connect() as db:
+        with scratch() as db:
             while merges:
                 for day, files in merges:
                     manifest = _merge_day(db, lake_dir, manifest, day, files)
@@ -258,7 +259,7 @@ def _merge_people(lake_dir: Path, manifest: Manifest) -> Manifest:
     sources = [str(lake_dir / p) for p in manifest.people_files]
     keyed = manifest.format >= FORMAT_VERSION
     key = "arg_max_null(person_key, seq)" if keyed else "NULL::BIGINT"
-    with duckdb.connect() as db:
+    with scratch() as db:
         table = db.sql(
             "SELECT anchor, arg_max_null(profile_id, seq) AS profile_id, max(seq) AS seq, "
             f"{key} AS person_key FROM read_parquet(?) GROUP BY anchor ORDER BY anchor",
@@ -281,7 +282,7 @@ def erase_anchors(lake_dir: Path, manifest: Manifest, anchors: Collection[int]) 
     if not anchors or not manifest.event_files:
         return manifest
     wanted = sorted(set(anchors))
-    with duckdb.connect() as db:
+    with scratch() as db:
         db.execute("CREATE TEMP TABLE gone(anchor BIGINT)")
         db.executemany("INSERT INTO gone VALUES (?)", [(a,) for a in wanted])
         holding = {
