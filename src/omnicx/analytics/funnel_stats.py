@@ -89,7 +89,8 @@ def _groups(
     encoded = values.combine_chunks().dictionary_encode()
     position = {value: g for g, value in enumerate(kept)}
     group_of = np.array(
-        # one more: the index nulls are read at (they are set apart below)
+        # One more, so that index 0 exists when every value is null (nulls are read at 0,
+        # then set apart below).
         [position.get(value, other_group) for value in encoded.dictionary.to_pylist()] + [0],
         np.int64,
     )
