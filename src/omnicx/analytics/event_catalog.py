@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import duckdb
 
 from omnicx.analytics.lake import LakeSnapshot
+from omnicx.analytics.scratch import scratch
 
 CACHED_FILES = 50_000
 """Event files whose counts are remembered (the least recently used are forgotten first)."""
@@ -135,7 +136,7 @@ def _count(files: list[tuple[str, int]]) -> dict[tuple[str, int], _FileCounts]:
     paths = dict(files)
     listed = "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
     found: dict[tuple[str, int], list[tuple[str | None, str, int]]] = {key: [] for key in files}
-    with duckdb.connect() as db:
+    with scratch() as db:
         rows = db.execute(
             "SELECT filename, event, channel, count(*) "
             f"FROM read_parquet({listed}, filename = true) GROUP BY ALL"

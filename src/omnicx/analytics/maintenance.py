@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
-import duckdb
 from sqlalchemy import Connection, Engine, update
 
 from omnicx.analytics import writer
@@ -26,6 +25,7 @@ from omnicx.analytics.layout import (
     read_manifest,
     write_manifest,
 )
+from omnicx.analytics.scratch import scratch
 from omnicx.collect import history
 from omnicx.collect.processing import checkpoint, lock_consumer, read_events
 from omnicx.collect.tables import checkpoints
@@ -154,7 +154,7 @@ def revenue_currencies(lake_dir: Path) -> dict[str, int]:
     if not manifest.event_files:
         return {}
     files = [str(lake_dir / f.path) for f in manifest.event_files]
-    with duckdb.connect() as db:
+    with scratch() as db:
         rows = db.execute(
             "SELECT coalesce(currency, ''), count(*) FROM read_parquet(?) "
             "WHERE revenue IS NOT NULL GROUP BY 1 ORDER BY 2 DESC",

@@ -20,11 +20,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-import duckdb
-
 from omnicx.analytics import stage_counting as counting
 from omnicx.analytics.lake import LakeSnapshot
 from omnicx.analytics.scope import Scope
+from omnicx.analytics.scratch import scratch
 from omnicx.analytics.stage_queries import build_history
 from omnicx.analytics.stage_results import (
     PERIODS,
@@ -67,7 +66,7 @@ def newest_event(lake: LakeSnapshot) -> datetime | None:
     if not days:
         return None
     files = [str(lake.path / p) for p in lake.manifest.files_between(days[-1], days[-1])]
-    with duckdb.connect() as db:
+    with scratch() as db:
         row = db.execute("SELECT max(ts) FROM read_parquet(?)", [files]).fetchone()
     return row[0] if row else None
 
