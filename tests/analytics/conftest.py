@@ -52,7 +52,8 @@ def kernels(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.setattr(compiled, "COMPILE_ABOVE", 0)
     else:
         for module, name in (
-            (funnel_walk, "_order"),
+            (funnel_walk, "_starts"),
+            (funnel_walk, "_place"),
             (funnel_walk, "_walk"),
             (person_index, "_number"),
             (person_index, "_look_up_dense"),
