@@ -35,9 +35,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, delete, update
 
 import audiences_segments
+from events import append_copies
 from intake import cpu_baseline
 from omnicx.audiences import scoring_store
 from omnicx.audiences import segments as store
@@ -45,8 +46,7 @@ from omnicx.audiences.consumer import CONSUMER_NAME, EVENTS, SegmentMembership, 
 from omnicx.audiences.recompute import recompute
 from omnicx.audiences.tables import audience_members, audience_scoring_models, audience_segments
 from omnicx.collect.processing import process_available, process_once
-from omnicx.collect.stream import StampedRow, append
-from omnicx.collect.tables import checkpoints, events
+from omnicx.collect.tables import checkpoints
 from omnicx.identity import service as identity
 from omnicx.pipeline import stream_consumers
 from omnicx.store.clock import utc_now
@@ -99,26 +99,6 @@ def define_segments(engine: Engine, consumer: SegmentMembership) -> float:
     with engine.begin() as connection:
         consumer.idle(connection)
     return time.perf_counter() - started
-
-
-def append_copies(engine: Engine, count: int) -> tuple[int, int]:
-    """Appends `count` copies of stored events with new messageIds; returns the id range."""
-    with engine.begin() as connection:
-        head = int(connection.execute(select(func.max(events.c.id))).scalar() or 0)
-        rows = connection.execute(
-            select(events).where(events.c.id <= head).order_by(events.c.id.desc()).limit(count)
-        ).all()
-        now = utc_now()
-        copies = [
-            StampedRow(
-                r.source_id, r.channel, f"bench-{head}-{n}", r.type, r.event, r.user_id,
-                r.anonymous_id, r.timestamp, now,
-                r.payload.replace(r.message_id, f"bench-{head}-{n}", 1),
-            )
-            for n, r in enumerate(reversed(rows))
-        ]  # fmt: skip
-        append(connection, copies)
-    return head, head + len(copies)
 
 
 def time_live(engine: Engine, consumer: SegmentMembership, start: int, batch: int) -> list[float]:

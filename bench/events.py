@@ -161,3 +161,31 @@ def message_sizes(count: int = 2000, seed: int = 3) -> tuple[float, int, int]:
         for _ in range(count)
     ]
     return sum(sizes) / len(sizes), min(sizes), max(sizes)
+
+
+def append_copies(engine: Any, count: int, *, happened_now: bool = False) -> tuple[int, int]:
+    """Appends copies of the `count` latest stored events with new messageIds, received now
+    (and, with `happened_now`, happened now too, a microsecond apart: today's traffic);
+    returns the range of ids they follow and end at."""
+    from sqlalchemy import func, select
+
+    from omnicx.collect.stream import StampedRow, append
+    from omnicx.collect.tables import events
+    from omnicx.store.clock import utc_now
+
+    with engine.begin() as connection:
+        head = int(connection.execute(select(func.max(events.c.id))).scalar() or 0)
+        rows = connection.execute(
+            select(events).where(events.c.id <= head).order_by(events.c.id.desc()).limit(count)
+        ).all()
+        now = utc_now()
+        copies = [
+            StampedRow(
+                r.source_id, r.channel, f"bench-{head}-{n}", r.type, r.event, r.user_id,
+                r.anonymous_id, now + timedelta(microseconds=n) if happened_now else r.timestamp,
+                now, r.payload.replace(r.message_id, f"bench-{head}-{n}", 1),
+            )
+            for n, r in enumerate(reversed(rows))
+        ]  # fmt: skip
+        append(connection, copies)
+    return head, head + len(copies)

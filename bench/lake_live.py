@@ -19,11 +19,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
-
+from events import append_copies
 from intake import cpu_baseline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,10 +43,7 @@ def processed_demo(customers: int) -> Path:
 def run_once(demo: Path, demo_lake: Path, events_wanted: int) -> dict[str, float]:
     from omnicx.analytics.consumer import LakeWriter
     from omnicx.collect.processing import process_once
-    from omnicx.collect.stream import StampedRow, append
-    from omnicx.collect.tables import events
     from omnicx.identity.consumer import IdentityResolution
-    from omnicx.store.clock import utc_now
     from omnicx.store.engine import make_engine, wal_kept
 
     work = Path(tempfile.mkdtemp(prefix="omnicx-bench-lake-live-"))
@@ -59,23 +54,7 @@ def run_once(demo: Path, demo_lake: Path, events_wanted: int) -> dict[str, float
         shutil.copytree(demo_lake, lake_dir)
         os.environ["OMNICX_LAKE_DIR"] = str(lake_dir)
         engine = make_engine(f"sqlite:///{database}", keep_connections=True)
-        with engine.begin() as connection:
-            head = int(connection.execute(select(func.max(events.c.id))).scalar() or 0)
-            rows = connection.execute(
-                select(events).order_by(events.c.id.desc()).limit(events_wanted)
-            ).all()
-            now = utc_now()
-            append(
-                connection,
-                [
-                    StampedRow(
-                        r.source_id, r.channel, f"live-{head}-{n}", r.type, r.event, r.user_id,
-                        r.anonymous_id, now + timedelta(microseconds=50 * n), now,
-                        r.payload.replace(r.message_id, f"live-{head}-{n}", 1),
-                    )
-                    for n, r in enumerate(reversed(rows))
-                ],
-            )  # fmt: skip
+        append_copies(engine, events_wanted, happened_now=True)
         while process_once(engine, IdentityResolution(), batch_size=2000):
             pass
         lake = LakeWriter(lake_dir)

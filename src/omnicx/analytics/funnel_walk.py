@@ -67,16 +67,6 @@ class Stream:
     left by STEP_BITS, and its steps (bit j-1 set: the event matches step j). One column,
     not two: the sort writes each event's columns to a random place, a cache miss each."""
 
-    @property
-    def row(self) -> Positions:
-        rows: Positions = self.packed >> STEP_BITS
-        return rows
-
-    @property
-    def steps(self) -> Positions:
-        steps: Positions = self.packed & ((1 << STEP_BITS) - 1)
-        return steps
-
 
 def read_stream(events: StepEvents, *, strict: bool) -> Stream:
     """The sequenced events among `events`, in order."""
